@@ -1,0 +1,160 @@
+"""The ``pctlib`` command line.
+
+Subcommands register themselves in :data:`COMMANDS`; each later chapter of the pipeline adds its own
+(``simulate``, ``graphs``, ``train``, ``evaluate``, ...). Bad input is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+from .paths import find_project_root
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _resolve(params: str) -> tuple[Path, Path]:
+    path = Path(params)
+    if not path.exists() and not path.suffix:
+        alt = find_project_root() / "params" / f"{params}.yaml"
+        if alt.exists():
+            path = alt
+    root = find_project_root(path if path.exists() else None)
+    return path, root
+
+
+def _load(args: argparse.Namespace):
+    from .runner.param_set import expand, load_param_set
+
+    path, root = _resolve(args.params)
+    ps = load_param_set(path, root / "notebooks")
+    executions = expand(ps, root / "notebooks", only=args.only)
+    return ps, executions, root
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner.engine import plan, run_local, run_ray
+
+    ps, executions, root = _load(args)
+    planned = plan(ps, executions, root / "runs", root / "results", force=args.force)
+    todo = sum(not p.skip for p in planned)
+    print(f"pctlib run {ps.name}: {len(planned)} executions, {todo} to run, {len(planned) - todo} up to date",
+          file=sys.stderr)
+    if args.engine == "ray":
+        summary = run_ray(planned, ps, root, args.address, root / "runs" / ps.name / ".ray",
+                          progress=not args.no_progress)
+    else:
+        summary = run_local(planned, ps, root, progress=not args.no_progress)
+    print(summary.format())
+    return 1 if summary.failed else 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .runner.engine import plan
+    from .runner.execute import prepare_injected
+
+    ps, executions, root = _load(args)
+    out = Path(args.out).resolve()
+    for p in plan(ps, executions, root / "runs", root / "results", force=True):
+        dest = out / f"{p.execution.notebook}__{p.execution.key}.ipynb"
+        prepare_injected(p.execution, ps.name, p.target, dest)
+        print(dest)
+    return 0
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    from .runner.book import build
+
+    path, root = _resolve(args.params)
+    name = path.stem
+    html = build(root, name, strict=not args.no_strict)
+    print(f"book: {html / 'index.html'}")
+    return 0
+
+
+def _add_params_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("params", help="a params file (params/default.yaml) or the name of one in params/ (default)")
+    p.add_argument("--only", metavar="NOTEBOOK", help="only this notebook of the params file")
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def register(name: str, help_: str):
+    """Decorator: ``@register("simulate", "...")`` on a ``(configure(parser), run(args))`` pair factory."""
+
+    def deco(factory):
+        configure, run = factory()
+        COMMANDS[name] = (help_, configure, run)
+        return factory
+
+    return deco
+
+
+@register("run", "execute the notebooks of a params file (grids, resumable, local or Ray)")
+def _run_cmd():
+    def configure(p: argparse.ArgumentParser) -> None:
+        _add_params_args(p)
+        p.add_argument("--engine", choices=["local", "ray"], default="local")
+        p.add_argument("--address", help="Ray cluster address (default: start a local Ray inside the run folder)")
+        p.add_argument("--force", action="store_true", help="rerun executions that are up to date")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    return configure, cmd_run
+
+
+@register("prepare", "write the notebooks of a params file with parameters injected, unexecuted (for nbmake)")
+def _prepare_cmd():
+    def configure(p: argparse.ArgumentParser) -> None:
+        _add_params_args(p)
+        p.add_argument("--out", required=True, help="folder for the prepared .ipynb files")
+
+    return configure, cmd_prepare
+
+
+@register("book", "build the Jupyter Book from the executed notebooks of a params set")
+def _book_cmd():
+    def configure(p: argparse.ArgumentParser) -> None:
+        p.add_argument("params", help="the params set whose runs the book renders (default or params/default.yaml)")
+        p.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
+
+    return configure, cmd_book
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pctlib", description="pctlib: differentiable proton CT tracking")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_, configure, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        configure(p)
+        p.set_defaults(func=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .runner.book import BookError
+    from .runner.notebook_params import NotebookError
+    from .runner.param_set import ParamsError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ParamsError, NotebookError, UsageError, FileNotFoundError) as exc:
+        print(f"pctlib {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BookError as exc:
+        print(f"pctlib {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        print(f"pctlib {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Build the Jupyter Book (v1) from the papermill-executed notebooks of one params set.
+
+The book never executes anything itself (``execute_notebooks: off``): it renders what ``pctlib run`` produced, so
+the figures in the book are those of the recorded runs. ``book/_toc.yml`` lists each chapter as
+``notebooks/<name>``; the builder stages a copy of ``book/`` in ``book/_build/_src`` with every chapter replaced by
+its executed notebook (a chapter run as a grid gets one section per execution), refuses chapters whose execution
+is missing or failed, and runs ``jupyter-book build`` strictly (``-W -n --keep-going``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .execute import MANIFEST, OUTPUT_NOTEBOOK
+
+
+class BookError(RuntimeError):
+    """The book cannot be built from the runs at hand."""
+
+
+def _toc_files(node: Any) -> list[str]:
+    out: list[str] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ("file", "root") and isinstance(v, str):
+                out.append(v)
+            else:
+                out.extend(_toc_files(v))
+    elif isinstance(node, list):
+        for v in node:
+            out.extend(_toc_files(v))
+    return out
+
+
+def chapter_notebooks(toc: dict[str, Any]) -> list[str]:
+    """Names of the notebooks the table of contents lists (entries ``notebooks/<name>``)."""
+    return [f.split("/", 1)[1] for f in _toc_files(toc) if f.startswith("notebooks/")]
+
+
+def notebook_errors(path: Path) -> list[str]:
+    """Error outputs recorded in an executed notebook (a failing cell)."""
+    nb = json.loads(path.read_text())
+    errs = []
+    for i, cell in enumerate(nb.get("cells", [])):
+        for out in cell.get("outputs", []) or []:
+            if out.get("output_type") == "error":
+                errs.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
+    return errs
+
+
+def _executions(runs_root: Path, params_name: str, notebook: str) -> list[tuple[str, dict[str, Any], Path]]:
+    base = runs_root / params_name / notebook
+    found = []
+    for mf in sorted(base.glob(f"*/{MANIFEST}")):
+        found.append((mf.parent.name, json.loads(mf.read_text()), mf.parent / OUTPUT_NOTEBOOK))
+    return found
+
+
+def stage(project_root: Path, params_name: str) -> Path:
+    """Copy ``book/`` into ``book/_build/_src`` with chapters replaced by executed notebooks; return the stage."""
+    book = project_root / "book"
+    toc_path = book / "_toc.yml"
+    if not toc_path.is_file():
+        raise BookError(f"{toc_path} is missing")
+    toc = yaml.safe_load(toc_path.read_text())
+    src = book / "_build" / "_src"
+    if src.exists():
+        shutil.rmtree(src)
+    src.mkdir(parents=True)
+    for item in book.iterdir():
+        if item.name.startswith("_build") or item.name == "_toc.yml":
+            continue
+        if item.is_dir():
+            shutil.copytree(item, src / item.name)
+        else:
+            shutil.copy2(item, src / item.name)
+    problems: list[str] = []
+    replacements: dict[str, dict[str, Any]] = {}
+    (src / "notebooks").mkdir(exist_ok=True)
+    for nb in chapter_notebooks(toc):
+        execs = _executions(project_root / "runs", params_name, nb)
+        if not execs:
+            problems.append(f"{nb}: no execution under runs/{params_name}/{nb} (run `pctlib run` first)")
+            continue
+        entries = []
+        for key, manifest, out in execs:
+            if manifest.get("status") != "completed" or not out.is_file():
+                problems.append(f"{nb}/{key}: execution {manifest.get('status')} (see {out.parent})")
+                continue
+            errs = notebook_errors(out)
+            if errs:
+                problems.append(f"{nb}/{key}: error output in the executed notebook: {errs[0]}")
+                continue
+            if len(execs) == 1:
+                dest = src / "notebooks" / f"{nb}.ipynb"
+                entries.append(f"notebooks/{nb}")
+            else:
+                dest = src / "notebooks" / nb / f"{key}.ipynb"
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                entries.append(f"notebooks/{nb}/{key}")
+            shutil.copy2(out, dest)
+        if entries:
+            replacements[nb] = {"file": entries[0], **({"sections": [{"file": e} for e in entries[1:]]}
+                                                       if len(entries) > 1 else {})}
+    if problems:
+        raise BookError("cannot build the book of '" + params_name + "':\n  " + "\n  ".join(problems))
+    staged = _replace_entries(copy.deepcopy(toc), replacements)
+    (src / "_toc.yml").write_text(yaml.safe_dump(staged, sort_keys=False))
+    return src
+
+
+def _replace_entries(node: Any, repl: dict[str, dict[str, Any]]) -> Any:
+    if isinstance(node, list):
+        return [_replace_entries(v, repl) for v in node]
+    if isinstance(node, dict):
+        f = node.get("file")
+        if isinstance(f, str) and f.startswith("notebooks/") and f.split("/", 1)[1] in repl:
+            new = dict(node)
+            new.update(repl[f.split("/", 1)[1]])
+            return new
+        return {k: _replace_entries(v, repl) for k, v in node.items()}
+    return node
+
+
+def build(project_root: Path, params_name: str, strict: bool = True) -> Path:
+    """Stage and build the HTML book into ``book/_build/html``; return that folder."""
+    src = stage(project_root, params_name)
+    exe = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(src),
+           "--path-output", str(project_root / "book"), "--builder", "html"]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, cwd=project_root)
+    if proc.returncode != 0:
+        raise BookError(f"jupyter-book build failed (exit {proc.returncode}); see the messages above")
+    return project_root / "book" / "_build" / "html"

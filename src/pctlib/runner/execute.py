@@ -1,0 +1,195 @@
+"""Execute one notebook with papermill into its run folder and write the manifest.
+
+Layout of one execution (all under the ignored ``runs/`` folder)::
+
+    runs/<params-name>/<notebook>/<key>/
+        input.ipynb       the jupytext source converted to a notebook, before parameter injection
+        notebook.ipynb    the papermill-executed notebook (rendered by the book)
+        manifest.json     parameters, hashes, git commit, start/end time, status, the failing cell's error
+        history.jsonl     earlier manifests of this folder, one a line (nothing is lost on a rerun)
+
+Tables and figures written by the notebook go to ``results/<params-name>/<notebook>/`` (with ``/<key>`` added when
+the notebook runs as a grid of several executions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..paths import package_root
+from .param_set import Execution
+
+MANIFEST = "manifest.json"
+OUTPUT_NOTEBOOK = "notebook.ipynb"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one execution writes: its run folder and its results folder."""
+
+    run_dir: Path
+    results_dir: Path
+
+
+def code_hash(notebook_source: Path) -> str:
+    """Hash of the notebook source and every file of the installed ``pctlib`` package."""
+    h = hashlib.sha256()
+    h.update(notebook_source.read_bytes())
+    root = package_root()
+    for f in sorted(root.rglob("*.py")):
+        if "__pycache__" in f.parts:
+            continue
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def git_commit(project_root: Path) -> dict[str, Any]:
+    """The commit the project is at, and whether the working tree had changes (``None`` outside git)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=project_root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=project_root, capture_output=True, text=True, check=True,
+            ).stdout.strip()
+        )
+        return {"commit": head, "dirty": dirty}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((run_dir / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def prepare_input(source: Path, dest: Path) -> None:
+    """Convert a jupytext source to ``.ipynb`` (kernel ``python3``)."""
+    import jupytext
+
+    nb = jupytext.read(source)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata.pop("jupytext", None)
+    jupytext.write(nb, dest, fmt="ipynb")
+
+
+def injected_parameters(execution: Execution, params_name: str, target: Target) -> dict[str, Any]:
+    return {
+        **execution.parameters,
+        "params_name": params_name,
+        "results_dir": str(target.results_dir),
+        "run_key": execution.key,
+    }
+
+
+def execute(
+    execution: Execution,
+    params_name: str,
+    target: Target,
+    project_root: Path,
+    code: str,
+) -> dict[str, Any]:
+    """Run one execution with papermill; never raises for a failing notebook: the manifest says what failed."""
+    import papermill as pm
+
+    run_dir, results_dir = target.run_dir, target.results_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    old = read_manifest(run_dir)
+    if old is not None:
+        with open(run_dir / "history.jsonl", "a") as fh:
+            fh.write(json.dumps(old, default=str) + "\n")
+    manifest: dict[str, Any] = {
+        "params_name": params_name,
+        "notebook": execution.notebook,
+        "key": execution.key,
+        "parameters": execution.parameters,
+        "params_hash": execution.params_hash(),
+        "code_hash": code,
+        "git": git_commit(project_root),
+        "host": socket.gethostname(),
+        "results_dir": str(results_dir),
+        "start": _now(),
+        "end": None,
+        "seconds": None,
+        "status": "running",
+        "error": None,
+    }
+    _write_json_atomic(run_dir / MANIFEST, manifest)
+    t0 = time.perf_counter()
+    try:
+        prepare_input(execution.source, run_dir / "input.ipynb")
+        pm.execute_notebook(
+            str(run_dir / "input.ipynb"),
+            str(run_dir / OUTPUT_NOTEBOOK),
+            parameters=injected_parameters(execution, params_name, target),
+            kernel_name="python3",
+            cwd=str(run_dir),
+            progress_bar=False,
+            log_output=False,
+        )
+        manifest["status"] = "completed"
+        _write_json_atomic(results_dir / "provenance.json", {
+            k: manifest[k] for k in ("params_name", "notebook", "key", "parameters", "code_hash", "git", "start")
+        })
+    except pm.PapermillExecutionError as exc:
+        manifest["status"] = "failed"
+        manifest["error"] = {
+            "cell_index": exc.cell_index,
+            "execution_count": exc.exec_count,
+            "ename": exc.ename,
+            "evalue": exc.evalue,
+            "source": exc.source,
+        }
+    except Exception as exc:  # the runner must record any failure and go on with the grid
+        manifest["status"] = "failed"
+        manifest["error"] = {
+            "cell_index": None,
+            "ename": type(exc).__name__,
+            "evalue": str(exc),
+            "traceback": traceback.format_exc(limit=5),
+        }
+    manifest["end"] = _now()
+    manifest["seconds"] = round(time.perf_counter() - t0, 3)
+    _write_json_atomic(run_dir / MANIFEST, manifest)
+    return manifest
+
+
+def prepare_injected(execution: Execution, params_name: str, target: Target, dest: Path) -> Path:
+    """Write the notebook with its parameters injected but not executed (for ``pytest --nbmake``)."""
+    import papermill as pm
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    target.results_dir.mkdir(parents=True, exist_ok=True)
+    raw = dest.with_name(dest.stem + ".input.ipynb")
+    prepare_input(execution.source, raw)
+    pm.execute_notebook(
+        str(raw), str(dest), parameters=injected_parameters(execution, params_name, target),
+        kernel_name="python3", prepare_only=True, progress_bar=False,
+    )
+    raw.unlink()
+    return dest

@@ -1,0 +1,61 @@
+"""The book: staged from executed notebooks, refused when an execution is missing or failed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pctlib.cli import main
+from pctlib.runner.book import BookError, build, stage
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def add_book(project: Path, chapters: list[str]) -> None:
+    book = project / "book"
+    book.mkdir()
+    shutil.copy(ROOT / "book" / "_config.yml", book / "_config.yml")
+    (book / "intro.md").write_text("# Test book\n\n```{tableofcontents}\n```\n")
+    toc = {"format": "jb-book", "root": "intro", "chapters": [{"file": f"notebooks/{c}"} for c in chapters]}
+    (book / "_toc.yml").write_text(yaml.safe_dump(toc))
+
+
+def run(project: Path, text: str) -> int:
+    (project / "params" / "bk.yaml").write_text(text)
+    return main(["run", str(project / "params" / "bk.yaml"), "--no-progress"])
+
+
+def test_grid_chapter_becomes_sections_and_missing_chapter_is_refused(project):
+    add_book(project, ["a_square", "b_fail"])
+    assert run(project, "notebooks:\n  a_square:\n    parameters: {x: [1, 2]}\n") == 0
+    with pytest.raises(BookError, match="b_fail: no execution"):
+        stage(project, "bk")
+    assert run(project, "notebooks:\n  a_square:\n    parameters: {x: [1, 2]}\n  b_fail: {}\n") == 0
+    src = stage(project, "bk")
+    toc = yaml.safe_load((src / "_toc.yml").read_text())
+    assert toc["chapters"][0] == {"file": "notebooks/a_square/x-1", "sections": [{"file": "notebooks/a_square/x-2"}]}
+    assert toc["chapters"][1] == {"file": "notebooks/b_fail"}
+    assert (src / "notebooks" / "a_square" / "x-2.ipynb").is_file()
+    executed = json.loads((src / "notebooks" / "b_fail.ipynb").read_text())
+    assert any("fine" in "".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
+
+
+def test_failed_execution_is_refused(project):
+    add_book(project, ["b_fail"])
+    assert run(project, "notebooks:\n  b_fail:\n    parameters: {fail: true}\n") == 1
+    with pytest.raises(BookError, match="b_fail/main: execution failed"):
+        stage(project, "bk")
+    assert main(["book", str(project / "params" / "bk.yaml")]) == 1
+
+
+def test_strict_build_renders_html(project):
+    add_book(project, ["a_square"])
+    assert run(project, "notebooks:\n  a_square: {}\n") == 0
+    html = build(project, "bk")
+    page = (html / "notebooks" / "a_square.html").read_text()
+    assert "results_dir" in page  # the injected-parameters cell is rendered
+    assert (html / "index.html").is_file()

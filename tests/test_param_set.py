@@ -1,0 +1,122 @@
+"""Params files: validation errors and grid expansion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pctlib.cli import main
+from pctlib.runner.notebook_params import parse_parameters_cell
+from pctlib.runner.param_set import ParamsError, expand, load_param_set
+
+
+def write_params(project: Path, text: str, name: str = "p") -> Path:
+    path = project / "params" / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_parameters_cell_parsing():
+    specs = parse_parameters_cell('a = 1\nb = 2.5  # a comment\nmode = "x"  # one of: x, y\nlst = [1, 2]\n')
+    assert list(specs) == ["a", "b", "mode", "lst"]
+    assert specs["a"].default == 1 and specs["a"].choices is None
+    assert specs["mode"].choices == ("x", "y")
+    assert specs["b"].check(3) is None  # int is fine where a float is expected
+    assert "expected int" in specs["a"].check(1.5)
+    assert "expected int" in specs["a"].check(True)
+    assert "allowed values: 'x', 'y'" in specs["mode"].check("z")
+
+
+def test_grid_is_cartesian_product_in_file_order(project):
+    path = write_params(project, """
+notebooks:
+  a_square:
+    parameters:
+      x: [1, 2, 3]
+      mode: [ptt, pat]
+      scale: 2.0
+""")
+    ps = load_param_set(path, project / "notebooks")
+    ex = expand(ps, project / "notebooks")
+    assert len(ex) == 6
+    assert [e.key for e in ex[:3]] == ["x-1_mode-ptt", "x-1_mode-pat", "x-2_mode-ptt"]
+    assert {(e.parameters["x"], e.parameters["mode"]) for e in ex} == {(x, m) for x in (1, 2, 3) for m in ("ptt", "pat")}
+    assert all(e.parameters["scale"] == 2.0 for e in ex)
+    assert len({e.params_hash() for e in ex}) == 6
+
+
+def test_list_valued_parameter_is_a_value_unless_list_of_lists(project):
+    path = write_params(project, """
+notebooks:
+  a_square:
+    parameters:
+      sizes: [50, 100, 150]
+""")
+    ex = expand(load_param_set(path, project / "notebooks"), project / "notebooks")
+    assert len(ex) == 1 and ex[0].parameters["sizes"] == [50, 100, 150] and ex[0].key == "main"
+    path = write_params(project, """
+notebooks:
+  a_square:
+    parameters:
+      sizes: [[50], [100, 150]]
+""")
+    ex = expand(load_param_set(path, project / "notebooks"), project / "notebooks")
+    assert [e.parameters["sizes"] for e in ex] == [[50], [100, 150]]
+
+
+def test_notebooks_run_in_name_order_and_only_selects(project):
+    path = write_params(project, "notebooks:\n  b_fail: {}\n  a_square: {}\n")
+    ps = load_param_set(path, project / "notebooks")
+    assert [e.notebook for e in expand(ps, project / "notebooks")] == ["a_square", "b_fail"]
+    assert [e.notebook for e in expand(ps, project / "notebooks", only="b_fail")] == ["b_fail"]
+    with pytest.raises(ParamsError, match="--only 'zzz'.*allowed notebooks: a_square, b_fail"):
+        expand(ps, project / "notebooks", only="zzz")
+
+
+BAD = [
+    ("notebooks:\n  nope: {}\n", r"unknown notebook 'nope'; allowed notebooks: a_square, b_fail"),
+    ("notebooks:\n  a_square:\n    parameters: {y: 1}\n",
+     r"a_square\.parameters\.y: unknown parameter; allowed parameters: x, scale, mode, sizes"),
+    ("notebooks:\n  a_square:\n    parameters: {x: 'one'}\n", r"parameters\.x: 'one' has type str, expected int"),
+    ("notebooks:\n  a_square:\n    parameters: {x: [1, 2.5]}\n", r"parameters\.x: 2\.5 has type float, expected int"),
+    ("notebooks:\n  a_square:\n    parameters: {mode: [ptt, tpp]}\n",
+     r"parameters\.mode: 'tpp' is not allowed; allowed values: 'ptt', 'pat'"),
+    ("notebooks:\n  a_square:\n    parameters: {x: []}\n", r"parameters\.x: empty grid axis"),
+    ("notebooks:\n  a_square:\n    parameters: {results_dir: 'x'}\n", r"'results_dir' is set by the runner"),
+    ("notebooks:\n  a_square:\n    paramters: {x: 1}\n", r"unknown key 'paramters'; allowed keys: parameters, resources"),
+    ("notebook:\n  a_square: {}\n", r"unknown key 'notebook'; allowed keys: description, resources, notebooks"),
+    ("notebooks: {}\n", r"'notebooks' must map at least one notebook"),
+    ("resources: {num_gpu: 1}\nnotebooks:\n  a_square: {}\n", r"resources\.num_gpu: unknown resource"),
+    ("notebooks: [a\n", r"not valid YAML"),
+]
+
+
+@pytest.mark.parametrize("text,message", BAD, ids=[m[:40] for _, m in BAD])
+def test_bad_params_raise_a_named_error(project, text, message):
+    path = write_params(project, text)
+    with pytest.raises(ParamsError, match=message):
+        ps = load_param_set(path, project / "notebooks")
+        expand(ps, project / "notebooks")
+
+
+@pytest.mark.parametrize("text,message", BAD[:6], ids=[m[:40] for _, m in BAD[:6]])
+def test_cli_bad_params_exit_2_one_line_nothing_executed(project, capsys, text, message):
+    path = write_params(project, text)
+    code = main(["run", str(path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("pctlib run: error:")
+    assert not (project / "runs").exists()
+
+
+def test_missing_params_file_is_exit_2(project, capsys):
+    assert main(["run", str(project / "params" / "missing.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_repository_params_sets_are_valid():
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted((root / "params").glob("*.yaml")):
+        ps = load_param_set(path, root / "notebooks")
+        assert expand(ps, root / "notebooks"), path

@@ -1,0 +1,124 @@
+"""The grid runner: executions, manifests, resume, failures, the Ray engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pctlib.cli import main
+
+
+def run(project: Path, text: str, *extra: str, name: str = "g") -> int:
+    path = project / "params" / f"{name}.yaml"
+    path.write_text(text)
+    return main(["run", str(path), "--no-progress", *extra])
+
+
+def manifest(project: Path, nb: str, key: str, name: str = "g") -> dict:
+    return json.loads((project / "runs" / name / nb / key / "manifest.json").read_text())
+
+
+GRID = """
+notebooks:
+  a_square:
+    parameters:
+      x: [2, 3]
+"""
+
+
+def test_grid_executes_every_point_with_manifest_and_results(project):
+    assert run(project, GRID) == 0
+    for x in (2, 3):
+        m = manifest(project, "a_square", f"x-{x}")
+        assert m["status"] == "completed" and m["parameters"] == {"x": x}
+        assert m["error"] is None and m["seconds"] > 0 and m["start"] and m["end"]
+        assert set(m["git"]) == {"commit", "dirty"}
+        out = json.loads((project / "results" / "g" / "a_square" / f"x-{x}" / "out.json").read_text())
+        assert out["y"] == x * x
+        assert (project / "runs" / "g" / "a_square" / f"x-{x}" / "notebook.ipynb").is_file()
+        prov = json.loads((project / "results" / "g" / "a_square" / f"x-{x}" / "provenance.json").read_text())
+        assert prov["parameters"] == {"x": x}
+
+
+def test_resume_skips_completed_and_reruns_changed(project, capsys):
+    assert run(project, GRID) == 0
+    first = {x: manifest(project, "a_square", f"x-{x}")["start"] for x in (2, 3)}
+    capsys.readouterr()
+    assert run(project, GRID) == 0
+    out = capsys.readouterr().out
+    assert "2 skipped" in out
+    assert {x: manifest(project, "a_square", f"x-{x}")["start"] for x in (2, 3)} == first
+    # a changed (non-axis) parameter reruns both points; the old manifest goes to history.jsonl
+    changed = GRID + "      scale: 10.0\n"
+    assert run(project, changed) == 0
+    out = capsys.readouterr().out
+    assert "2 completed" in out
+    m = manifest(project, "a_square", "x-2")
+    assert m["parameters"] == {"x": 2, "scale": 10.0}
+    hist = (project / "runs" / "g" / "a_square" / "x-2" / "history.jsonl").read_text().splitlines()
+    assert len(hist) == 1 and json.loads(hist[0])["parameters"] == {"x": 2}
+    out_json = json.loads((project / "results" / "g" / "a_square" / "x-2" / "out.json").read_text())
+    assert out_json["y"] == 40.0
+    # --force reruns even when up to date
+    assert run(project, changed, "--force") == 0
+    assert "2 completed" in capsys.readouterr().out
+
+
+def test_changed_notebook_code_reruns(project, capsys):
+    text = "notebooks:\n  a_square: {}\n"
+    assert run(project, text) == 0
+    src = project / "notebooks" / "a_square.py"
+    src.write_text(src.read_text() + "\nprint('an added line')\n")
+    capsys.readouterr()
+    assert run(project, text) == 0
+    assert "1 completed" in capsys.readouterr().out
+
+
+def test_failing_execution_does_not_stop_the_grid(project, capsys):
+    text = """
+notebooks:
+  a_square:
+    parameters: {x: 4}
+  b_fail:
+    parameters:
+      fail: [true, false]
+"""
+    code = run(project, text)
+    out = capsys.readouterr().out
+    assert code == 1
+    bad = manifest(project, "b_fail", "fail-True")
+    assert bad["status"] == "failed"
+    assert bad["error"]["ename"] == "ValueError" and "asked to fail" in bad["error"]["evalue"]
+    assert bad["error"]["cell_index"] is not None and "raise ValueError" in bad["error"]["source"]
+    assert manifest(project, "b_fail", "fail-False")["status"] == "completed"
+    assert manifest(project, "a_square", "main")["status"] == "completed"
+    assert "1 failed" in out and "ValueError: asked to fail" in out and "b_fail/fail-True" in out
+    # the failed point is retried on the next run, the completed ones are not
+    capsys.readouterr()
+    assert run(project, text) == 1
+    assert "2 skipped" in capsys.readouterr().out
+
+
+def test_prepare_injects_parameters_without_executing(project, tmp_path):
+    path = project / "params" / "s.yaml"
+    path.write_text("notebooks:\n  a_square:\n    parameters: {x: 7}\n")
+    assert main(["prepare", str(path), "--out", str(tmp_path / "nb")]) == 0
+    nb = json.loads((tmp_path / "nb" / "a_square__main.ipynb").read_text())
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1 and "x = 7" in "".join(injected[0]["source"])
+    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+    assert not (project / "runs").exists()
+
+
+def test_ray_engine_runs_grid_inside_run_folder(project, capsys):
+    pytest.importorskip("ray", reason="the ray extra is installed by `make test`; without it this engine is untested")
+    text = "resources: {num_cpus: 1}\nnotebooks:\n  b_fail:\n    parameters:\n      fail: [true, false]\n"
+    code = run(project, text, "--engine", "ray")
+    out = capsys.readouterr().out
+    assert code == 1
+    assert manifest(project, "b_fail", "fail-False")["status"] == "completed"
+    assert manifest(project, "b_fail", "fail-True")["status"] == "failed"
+    assert "1 failed" in out and "1 completed" in out
+    assert (project / "runs" / "g" / ".ray").is_dir()
