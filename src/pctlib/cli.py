@@ -156,5 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+# Commands of later pipeline stages register themselves on import.
+from .commands import simulate as _simulate  # noqa: E402,F401
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,181 @@
+"""``pctlib simulate`` (one hit file) and ``pctlib datasets`` (the paper's sets from a YAML file)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import yaml
+
+from ..cli import UsageError, register
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def simulate_to_file(cfg, out: Path, fmt: str | None, device: str = "cpu", progress: bool = True) -> dict:
+    """Simulate ``cfg`` into ``out`` (atomic) and write ``out.json`` with the configuration and a summary."""
+    import numpy as np
+
+    from ..physics.simulate import Simulator
+
+    geo = cfg.load_geometry()
+    sim = Simulator(geo, cfg.beam, cfg.physics, cfg.digitisation, device=device, max_step_mm=cfg.max_step_mm)
+    t0 = time.perf_counter()
+    res = sim.run(cfg.primaries, seed=cfg.seed, chunk_size=cfg.chunk_size, out=out, fmt=fmt, progress=progress,
+                  keep=False)
+    seconds = time.perf_counter() - t0
+    prim = res.primaries
+    meta = {
+        "file": out.name,
+        "sha256": file_sha256(out),
+        "config": cfg.to_dict(),
+        "config_digest": cfg.digest(),
+        "primaries": int(cfg.primaries),
+        "inelastic_fraction": float(np.mean(prim["inelastic"])),
+        "secondaries": int(res.n_secondaries),
+        "seconds": round(seconds, 2),
+        "primaries_per_second": round(cfg.primaries / seconds, 1),
+        "device": str(device),
+    }
+    side = out.with_name(out.name + ".json")
+    tmp = side.with_name(side.name + ".partial")
+    tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    os.replace(tmp, side)
+    return meta
+
+
+def _config_from_args(args):
+    from ..physics.beam import Beam
+    from ..physics.config import DEFAULT_GEOMETRY, SimulationConfig
+
+    if args.primaries < 1:
+        raise UsageError(f"--primaries must be at least 1, got {args.primaries}")
+    if args.phantom_mm < 0:
+        raise UsageError(f"--phantom-mm must be >= 0, got {args.phantom_mm}")
+    return SimulationConfig(
+        geometry=str(args.geometry or DEFAULT_GEOMETRY), phantom_mm=args.phantom_mm, primaries=args.primaries,
+        seed=args.seed, chunk_size=args.chunk_size, beam=Beam(energy_mev=args.energy_mev),
+    )
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ..physics.beam import BeamError
+    from ..physics.geometry import GeometryError
+
+    try:
+        cfg = _config_from_args(args)
+        cfg.load_geometry()
+    except (BeamError, GeometryError) as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.out)
+    meta = simulate_to_file(cfg, out, args.format, device=args.device, progress=not args.no_progress)
+    print(f"{out}: {meta['primaries']} primaries in {meta['seconds']} s "
+          f"({meta['primaries_per_second']:.0f} p/s), sha256 {meta['sha256'][:16]}")
+    return 0
+
+
+DATASET_KEYS = {"name", "phantom_mm", "primaries", "seed"}
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from ..physics.beam import Beam, BeamError
+    from ..physics.config import DEFAULT_GEOMETRY, SimulationConfig
+    from ..physics.geometry import GeometryError
+
+    path = Path(args.params)
+    if not path.is_file():
+        raise UsageError(f"datasets file {path} does not exist")
+    spec = yaml.safe_load(path.read_text()) or {}
+    allowed = {"geometry", "energy_mev", "out_dir", "format", "chunk_size", "sets"}
+    unknown = set(spec) - allowed
+    if unknown:
+        raise UsageError(f"{path.name}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
+    sets = spec.get("sets")
+    if not isinstance(sets, list) or not sets:
+        raise UsageError(f"{path.name}: 'sets' must list at least one dataset")
+    root = path.resolve().parent.parent
+    out_dir = Path(args.out_dir or spec.get("out_dir", "data"))
+    if not out_dir.is_absolute():
+        out_dir = root / out_dir
+    geometry = spec.get("geometry") or str(DEFAULT_GEOMETRY)
+    if not Path(geometry).is_absolute() and (root / geometry).is_file():
+        geometry = str(root / geometry)
+    fmt = spec.get("format", "npz")
+    seeds = set()
+    configs = []
+    for i, s in enumerate(sets):
+        if not isinstance(s, dict) or set(s) != DATASET_KEYS:
+            raise UsageError(f"{path.name}: sets[{i}] needs exactly {', '.join(sorted(DATASET_KEYS))}")
+        if s["seed"] in seeds:
+            raise UsageError(f"{path.name}: sets[{i}] ({s['name']}): seed {s['seed']} is used twice; seeds must differ")
+        seeds.add(s["seed"])
+        try:
+            cfg = SimulationConfig(geometry=geometry, phantom_mm=float(s["phantom_mm"]), primaries=int(s["primaries"]),
+                                   seed=int(s["seed"]), chunk_size=int(spec.get("chunk_size", 20000)),
+                                   beam=Beam(energy_mev=float(spec.get("energy_mev", 230.0))))
+            cfg.load_geometry()
+        except (BeamError, GeometryError) as exc:
+            raise UsageError(f"{path.name}: sets[{i}]: {exc}") from None
+        configs.append((s["name"], cfg))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index_path = out_dir / "datasets.json"
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    for name, cfg in configs:
+        out = out_dir / f"{name}.{fmt}"
+        old = index.get(name)
+        if (old and old.get("config_digest") == cfg.digest() and out.is_file() and not args.force
+                and file_sha256(out) == old.get("sha256")):
+            print(f"{name}: up to date ({old['sha256'][:16]})", file=sys.stderr)
+            continue
+        print(f"{name}: simulating {cfg.primaries} primaries, {cfg.phantom_mm} mm phantom, seed {cfg.seed}",
+              file=sys.stderr)
+        meta = simulate_to_file(cfg, out, fmt, device=args.device, progress=not args.no_progress)
+        index[name] = {k: meta[k] for k in ("file", "sha256", "config_digest", "primaries", "seconds")}
+        index[name]["phantom_mm"] = cfg.phantom_mm
+        index[name]["seed"] = cfg.seed
+        tmp = index_path.with_name("datasets.json.partial")
+        tmp.write_text(json.dumps(index, indent=2) + "\n")
+        os.replace(tmp, index_path)
+    print(f"{index_path}: {len(index)} datasets")
+    return 0
+
+
+@register("simulate", "simulate protons through a phantom and the detector into a hit table")
+def _simulate_cmd():
+    def configure(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--phantom-mm", type=float, default=100.0, help="water phantom thickness [mm] (default 100)")
+        p.add_argument("--primaries", type=int, default=10000)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--out", required=True, help="output file (.npz or .parquet)")
+        p.add_argument("--geometry", help="geometry YAML (default params/geometry/bergen_dtc.yaml)")
+        p.add_argument("--energy-mev", type=float, default=230.0)
+        p.add_argument("--format", choices=["npz", "parquet"], help="default: from the file suffix")
+        p.add_argument("--chunk-size", type=int, default=20000, help="primaries per chunk (bounds memory)")
+        p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+        p.add_argument("--no-progress", action="store_true")
+
+    return configure, cmd_simulate
+
+
+@register("datasets", "simulate the datasets listed in a YAML file (train/validation/test per phantom)")
+def _datasets_cmd():
+    def configure(p: argparse.ArgumentParser) -> None:
+        p.add_argument("params", help="datasets YAML, e.g. params/datasets.yaml")
+        p.add_argument("--out-dir", help="override the file's out_dir")
+        p.add_argument("--force", action="store_true", help="re-simulate sets that are up to date")
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--no-progress", action="store_true")
+
+    return configure, cmd_datasets

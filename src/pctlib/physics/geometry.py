@@ -1,0 +1,218 @@
+"""Layered detector geometries as data (``params/geometry/*.yaml``).
+
+A geometry is a phantom, a gap, and a detector: slabs of given material and thickness in beam order (+z), some of
+them sensitive (a detector layer, numbered from 0 in beam order). Named ``stacks`` are included by name and
+``repeat`` repeats an entry, so the 43-layer DTC is a page of YAML; :meth:`Geometry.slabs` lists every slab of every
+layer. The coordinate origin is the front face of the first detector slab; the phantom lies upstream (z < 0).
+
+Errors (unknown material or key, negative thickness, ...) raise :class:`GeometryError` naming the entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .materials import Material, MaterialError, load_materials
+
+REPO_GEOMETRY = Path(__file__).resolve().parents[3] / "params" / "geometry"
+
+
+class GeometryError(ValueError):
+    """A geometry file that cannot be used; the message names the entry."""
+
+
+@dataclass(frozen=True)
+class Slab:
+    material: str
+    thickness_mm: float
+    z0_mm: float  # upstream face
+    sensitive: bool = False
+    layer: int = -1  # detector layer of a sensitive slab
+    region: int = 0  # slabs of one layer stack (or one standalone slab) share a region
+    kind: str = ""  # phantom / gap / tracker / calorimeter / ...
+
+    @property
+    def z1_mm(self) -> float:
+        return self.z0_mm + self.thickness_mm
+
+
+@dataclass(frozen=True)
+class Sensor:
+    width_mm: float
+    height_mm: float
+    pitch_x_mm: float
+    pitch_y_mm: float
+    epitaxial_mm: float
+
+
+@dataclass(frozen=True)
+class Phantom:
+    material: str
+    thickness_mm: float
+    gap_to_detector_mm: float
+
+
+@dataclass(frozen=True)
+class Geometry:
+    name: str
+    description: str
+    sensor: Sensor
+    phantom: Phantom
+    detector: tuple[Slab, ...]
+    materials: dict[str, Material] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def n_layers(self) -> int:
+        return sum(s.sensitive for s in self.detector)
+
+    @property
+    def layer_kinds(self) -> list[str]:
+        return [s.kind for s in self.detector if s.sensitive]
+
+    @property
+    def layer_z_mm(self) -> list[float]:
+        """z of the centre of every sensitive slab."""
+        return [0.5 * (s.z0_mm + s.z1_mm) for s in self.detector if s.sensitive]
+
+    def with_phantom(self, thickness_mm: float | None = None, gap_mm: float | None = None) -> "Geometry":
+        ph = self.phantom
+        t = ph.thickness_mm if thickness_mm is None else float(thickness_mm)
+        g = ph.gap_to_detector_mm if gap_mm is None else float(gap_mm)
+        if t < 0 or g < 0:
+            raise GeometryError(f"phantom thickness and gap must be >= 0, got {t} and {g}")
+        return replace(self, phantom=Phantom(ph.material, t, g))
+
+    def slabs(self) -> list[Slab]:
+        """Every slab from the phantom entrance to the last detector slab, in beam order."""
+        out: list[Slab] = []
+        ph = self.phantom
+        first_region = min((s.region for s in self.detector), default=0)
+        if ph.thickness_mm > 0:
+            out.append(Slab(ph.material, ph.thickness_mm, -ph.gap_to_detector_mm - ph.thickness_mm,
+                            region=first_region - 2, kind="phantom"))
+        if ph.gap_to_detector_mm > 0:
+            out.append(Slab("air", ph.gap_to_detector_mm, -ph.gap_to_detector_mm, region=first_region - 1, kind="gap"))
+        return out + list(self.detector)
+
+    def describe(self) -> str:
+        lines = [f"{self.name}: {self.n_layers} sensitive layers"]
+        for s in self.slabs():
+            tag = f" <- layer {s.layer}" if s.sensitive else ""
+            lines.append(f"  z={s.z0_mm:9.3f} mm  {s.thickness_mm:8.3f} mm  {s.material:<13} {s.kind}{tag}")
+        return "\n".join(lines)
+
+
+def _num(value: Any, where: str, positive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GeometryError(f"{where}: {value!r} is not a number")
+    if value < 0 or (positive and value == 0):
+        raise GeometryError(f"{where}: {value!r} must be {'positive' if positive else 'non-negative'}")
+    return float(value)
+
+
+def _expand(entries: Any, stacks: dict[str, Any], where: str, depth: int = 0) -> list[dict[str, Any]]:
+    if depth > 10:
+        raise GeometryError(f"{where}: stacks include each other too deeply (a cycle?)")
+    if not isinstance(entries, list):
+        raise GeometryError(f"{where}: expected a list of slabs")
+    out: list[dict[str, Any]] = []
+    for i, e in enumerate(entries):
+        w = f"{where}[{i}]"
+        if not isinstance(e, dict):
+            raise GeometryError(f"{w}: expected a mapping")
+        unknown = set(e) - {"material", "mm", "sensitive", "include", "repeat", "kind"}
+        if unknown:
+            raise GeometryError(f"{w}: unknown key(s) {', '.join(sorted(unknown))}; allowed: material, mm, "
+                                "sensitive, include, repeat, kind")
+        repeat = e.get("repeat", 1)
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise GeometryError(f"{w}.repeat: {repeat!r} must be a positive integer")
+        for r in range(repeat):
+            if "include" in e:
+                name = e["include"]
+                if name not in stacks:
+                    raise GeometryError(f"{w}.include: unknown stack {name!r}; defined: {', '.join(stacks)}")
+                inner = _expand(stacks[name], stacks, f"stacks.{name}", depth + 1)
+                group = {"group": True, "kind": e.get("kind", name)}
+                out.append(group)
+                out.extend({**s, "kind": s.get("kind") or e.get("kind", name)} for s in inner)
+                out.append({"end_group": True})
+            else:
+                if "material" not in e or "mm" not in e:
+                    raise GeometryError(f"{w}: a slab needs 'material' and 'mm'")
+                out.append({"material": e["material"], "mm": _num(e["mm"], f"{w}.mm"),
+                            "sensitive": bool(e.get("sensitive", False)), "kind": e.get("kind", ""), "where": w})
+    return out
+
+
+def load_geometry(path: str | Path) -> Geometry:
+    """Read and validate a geometry YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        alt = REPO_GEOMETRY / f"{path}.yaml"
+        if alt.is_file():
+            path = alt
+        else:
+            raise GeometryError(f"geometry file {path} does not exist")
+    try:
+        d = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise GeometryError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    return geometry_from_dict(d, str(path.name))
+
+
+def geometry_from_dict(d: Any, where: str = "geometry") -> Geometry:
+    if not isinstance(d, dict):
+        raise GeometryError(f"{where}: expected a mapping")
+    allowed = {"name", "description", "sensor", "phantom", "stacks", "detector", "materials"}
+    unknown = set(d) - allowed
+    if unknown:
+        raise GeometryError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
+    try:
+        materials = load_materials(d.get("materials"))
+    except MaterialError as exc:
+        raise GeometryError(f"{where}: {exc}") from None
+    s = d.get("sensor") or {}
+    sensor_keys = ("width_mm", "height_mm", "pitch_x_mm", "pitch_y_mm", "epitaxial_mm")
+    bad = set(s) - set(sensor_keys)
+    if bad or any(k not in s for k in sensor_keys):
+        raise GeometryError(f"{where}: sensor needs exactly {', '.join(sensor_keys)}")
+    sensor = Sensor(*(_num(s[k], f"{where}: sensor.{k}") for k in sensor_keys))
+    p = d.get("phantom") or {}
+    if set(p) != {"material", "thickness_mm", "gap_to_detector_mm"}:
+        raise GeometryError(f"{where}: phantom needs exactly material, thickness_mm, gap_to_detector_mm")
+    if p["material"] not in materials:
+        raise GeometryError(f"{where}: phantom.material: unknown material {p['material']!r}; known: "
+                            f"{', '.join(materials)}")
+    phantom = Phantom(p["material"], _num(p["thickness_mm"], f"{where}: phantom.thickness_mm", positive=False),
+                      _num(p["gap_to_detector_mm"], f"{where}: phantom.gap_to_detector_mm", positive=False))
+    flat = _expand(d.get("detector"), d.get("stacks") or {}, f"{where}: detector")
+    slabs: list[Slab] = []
+    z = 0.0
+    layer = 0
+    region = 0
+    in_group = False
+    for e in flat:
+        if e.get("group"):
+            region += 1
+            in_group = True
+            continue
+        if e.get("end_group"):
+            in_group = False
+            continue
+        if e["material"] not in materials:
+            raise GeometryError(f"{e['where']}: unknown material {e['material']!r}; known: {', '.join(materials)}")
+        if not in_group:
+            region += 1
+        slabs.append(Slab(e["material"], e["mm"], z, e["sensitive"], layer if e["sensitive"] else -1, region,
+                          e["kind"] or ("gap" if e["material"] == "air" else "")))
+        layer += e["sensitive"]
+        z += e["mm"]
+    if layer == 0:
+        raise GeometryError(f"{where}: the detector has no sensitive slab")
+    return Geometry(str(d.get("name", "geometry")), str(d.get("description", "")), sensor, phantom, tuple(slabs),
+                    materials)

@@ -1,0 +1,166 @@
+"""Transport steps: the geometry cut into steps, each with pre-computed energy tables.
+
+A *step* is a run of consecutive non-sensitive slabs of one region (one layer stack), a single sensitive slab, or
+a sub-step (at most ``max_step_mm`` long) of a thick slab such as the phantom. Within a passive step the slabs are
+treated as a homogeneous mixture (their order inside one layer stack changes the mean energy loss only in second
+order). For every step the following tables are computed once on a logarithmic energy grid and interpolated on the
+fly (same code on CPU and GPU):
+
+* ``log_s``: linear stopping power S(E) [MeV/mm], Bragg-additive over the slabs weighted by thickness;
+* ``log_r``: CSDA range R(E) = int dE / S [mm] and its inverse E(R) (on a log-R grid);
+* ``log_vr``: range-straggling variance V(E) = int k(E) / S^3 dE [mm^2] with the Bohr variance density
+  k = K m_e c^2 rho Z/A (1 - beta^2/2) / (1 - beta^2) [MeV^2/mm]; the energy variance after a path that leaves
+  energy E' is S(E')^2 (V(E) - V(E')), exact for the Gaussian (Bohr) regime over any thickness;
+* ``log_w``: Highland scattering integral W(E) = (1/X0) int dE / (S (p beta c)^2) [1/MeV^2]: the step adds
+  W(E_in) - W(E_out) to the particle's int dx / (X0 (p beta c)^2);
+* the macroscopic inelastic cross section Sigma [1/mm] (energy-independent above ~20 MeV, ramping to zero from
+  20 MeV down to 8 MeV below the Coulomb barrier).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .constants import K_BETHE, M_E, beta2_gamma, p_beta_c
+from .geometry import Geometry, Slab
+from .materials import Material
+from .stopping import StoppingTable
+
+E_GRID_MIN, E_GRID_MAX = 1e-2, 1e3  # [MeV]
+
+
+@dataclass
+class UniformTable:
+    """y(x) sampled on a uniform x grid, as a tensor; linear interpolation with clamping at the ends."""
+
+    x0: float
+    dx: float
+    y: torch.Tensor
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        t = ((x - self.x0) / self.dx).clamp(0.0, self.y.numel() - 1.000001)
+        i = t.long()
+        f = t - i
+        y0 = self.y[i]
+        return y0 + f * (self.y[i + 1] - y0)
+
+
+@dataclass
+class Step:
+    """One transport step."""
+
+    index: int
+    z0: float
+    thickness: float
+    region: int
+    sensitive: bool
+    layer: int
+    kind: str
+    materials: tuple[tuple[str, float], ...]  # (material, thickness) of the slabs merged into this step
+    x0_mm: float
+    sigma_nuc_per_mm: float
+    log_s: UniformTable  # log S(log E)
+    log_r: UniformTable  # log R(log E)
+    log_e_of_r: UniformTable  # log E(log R)
+    log_vr: UniformTable  # log V(log E)
+    log_w: UniformTable  # log W(log E)
+    r_min: float  # R at the bottom of the grid [mm]
+    # thin sensitive layers: constants of the Landau model
+    z_over_a: float
+    density: float
+    I_eV: float
+
+    @property
+    def z1(self) -> float:
+        return self.z0 + self.thickness
+
+
+def _tables(slabs: list[tuple[Material, float]], table_cache: dict[str, StoppingTable], n: int):
+    total = sum(t for _, t in slabs)
+    log_e = np.linspace(math.log(E_GRID_MIN), math.log(E_GRID_MAX), n)
+    e = np.exp(log_e)
+    s = np.zeros(n)
+    kvar = np.zeros(n)
+    inv_x0 = 0.0
+    sig = 0.0
+    b2, g = beta2_gamma(e)
+    bohr = (1.0 - 0.5 * b2) / (1.0 - b2)
+    for m, t in slabs:
+        f = t / total
+        tab = table_cache.get(m.name)
+        if tab is None:
+            tab = table_cache[m.name] = StoppingTable.build(m)
+        s += f * tab.stopping_power(e) * m.density / 10.0
+        kvar += f * K_BETHE * M_E * m.density * m.z_over_a * bohr / 10.0
+        inv_x0 += f / m.X0_mm
+        sig += f * m.nuclear_sigma_per_mm
+    dlog = log_e[1] - log_e[0]
+    r0 = 2.0 * e[0] / s[0]
+    r = r0 + np.concatenate([[0.0], np.cumsum(0.5 * (e[1:] / s[1:] + e[:-1] / s[:-1]) * dlog)])
+    fv = kvar / s**3 * e
+    v0 = kvar[0] / s[0] ** 3 * e[0]  # V ~ E near zero: a small, positive start
+    vr = v0 + np.concatenate([[0.0], np.cumsum(0.5 * (fv[1:] + fv[:-1]) * dlog)])
+    fw = e / (s * p_beta_c(e) ** 2)
+    w0 = fw[0]
+    wr = w0 + np.concatenate([[0.0], np.cumsum(0.5 * (fw[1:] + fw[:-1]) * dlog)])
+    wr *= inv_x0
+    return log_e, s, r, vr, wr, 1.0 / inv_x0, sig
+
+
+def build_steps(
+    geometry: Geometry,
+    max_step_mm: float = 10.0,
+    grid_points: int = 1500,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float64,
+) -> list[Step]:
+    """Cut ``geometry`` (phantom included) into transport steps with their tables."""
+    slabs = geometry.slabs()
+    runs: list[list[Slab]] = []
+    for s in slabs:
+        if s.thickness_mm > max_step_mm and not s.sensitive:
+            n = math.ceil(s.thickness_mm / max_step_mm)
+            dt = s.thickness_mm / n
+            for j in range(n):
+                runs.append([Slab(s.material, dt, s.z0_mm + j * dt, False, -1, s.region, s.kind)])
+            runs.append([])  # close: the next slab starts a new step
+            continue
+        if runs and runs[-1] and not s.sensitive and not runs[-1][-1].sensitive and runs[-1][-1].region == s.region:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    runs = [r for r in runs if r]
+    cache: dict[str, StoppingTable] = {}
+    memo: dict[tuple, tuple] = {}
+    steps: list[Step] = []
+    log_e_min, log_e_max = math.log(E_GRID_MIN), math.log(E_GRID_MAX)
+    dle = (log_e_max - log_e_min) / (grid_points - 1)
+    for i, run in enumerate(runs):
+        mats = tuple((s.material, round(s.thickness_mm, 9)) for s in run)
+        if mats not in memo:
+            log_e, s_, r, vr, wr, x0, sig = _tables([(geometry.materials[m], t) for m, t in mats], cache, grid_points)
+            log_r = np.log(r)
+            lr_grid = np.linspace(log_r[0], log_r[-1], grid_points)
+            le_of_r = np.interp(lr_grid, log_r, log_e)
+
+            def tab(y, x0_=log_e_min, dx=dle):
+                return UniformTable(x0_, dx, torch.as_tensor(y, dtype=dtype, device=device))
+
+            memo[mats] = (
+                tab(np.log(s_)), tab(log_r), tab(le_of_r, lr_grid[0], lr_grid[1] - lr_grid[0]),
+                tab(np.log(vr)), tab(np.log(wr)), x0, sig, r[0],
+            )
+        ls, lr, leor, lvr, lw, x0, sig, rmin = memo[mats]
+        first = run[0]
+        main = geometry.materials[first.material]
+        steps.append(Step(
+            index=i, z0=first.z0_mm, thickness=sum(s.thickness_mm for s in run), region=first.region,
+            sensitive=first.sensitive, layer=first.layer, kind=first.kind, materials=mats, x0_mm=x0,
+            sigma_nuc_per_mm=sig, log_s=ls, log_r=lr, log_e_of_r=leor, log_vr=lvr, log_w=lw, r_min=float(rmin),
+            z_over_a=main.z_over_a, density=main.density, I_eV=main.I_eV,
+        ))
+    return steps

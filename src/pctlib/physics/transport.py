@@ -1,0 +1,336 @@
+"""Vectorised condensed-history transport of protons through the steps of a geometry (torch, CPU or GPU).
+
+All particles of a batch move together, step by step along +z. In each step, for every particle still alive:
+
+1. path length s = f T / u_z (f < 1 only for a secondary born inside the step); a particle whose residual range
+   R(E) is shorter stops there;
+2. inelastic nuclear interaction with probability 1 - exp(-Sigma s): a primary ends at a uniformly drawn point of
+   its path and emits secondaries (``nuclear.py``); a secondary is absorbed;
+3. mean energy loss from the range tables, E_out = E(R(E_in) - s), and Gaussian (Bohr) straggling with the
+   variance S(E_out)^2 (V(E_in) - V(E_out)); in a thin sensitive slab the *deposited* energy is drawn from the
+   Landau distribution (Moyal approximation, most probable value after Bichsel) or, where kappa = xi / T_max > 1,
+   from a Gaussian;
+4. multiple Coulomb scattering with the Highland width. The logarithmic term of Highland's formula makes widths
+   non-additive, so the particle carries its accumulated x/X0 and int dx / (X0 (p beta c)^2) within the current
+   region (one layer stack, or one thick slab cut into sub-steps); the step adds the difference of the Highland
+   variance before and after it. Angle and lateral offset are drawn correlated (rho = sqrt(3)/2) in two planes.
+
+Sensitive steps record one hit per particle crossing them inside the sensor: deposited energy, position at the
+slab's mid-plane, layer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from .constants import HIGHLAND_E, HIGHLAND_LOG, K_BETHE, M_E, M_P, beta2_gamma
+from .nuclear import SecondaryModel, emit_secondaries
+from .steps import Step
+
+
+@dataclass(frozen=True)
+class PhysicsConfig:
+    """Switches and model constants of the transport (all on by default, except large-angle elastic scattering)."""
+
+    straggling: bool = True
+    landau: bool = True  # Landau fluctuations of the energy deposited in sensitive slabs
+    scattering: bool = True
+    nuclear: bool = True
+    secondaries: bool = True
+    elastic_nuclear: bool = False
+    #: macroscopic large-angle elastic cross section as a fraction of the inelastic one
+    elastic_ratio: float = 0.3
+    #: mean angle of the large-angle elastic kick [rad] (exponential distribution)
+    elastic_mean_angle: float = 0.06
+    e_cut_mev: float = 0.3  # particles below this energy are stopped
+    min_uz: float = 0.05  # particles flying more sideways than this are dropped
+    secondary_model: SecondaryModel = field(default_factory=SecondaryModel)
+
+
+@dataclass
+class Particles:
+    """State of a batch of particles (all tensors of one length)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    ux: torch.Tensor
+    uy: torch.Tensor
+    uz: torch.Tensor
+    e: torch.Tensor
+    frac: torch.Tensor  # fraction of the current step still to cross
+    start: torch.Tensor  # index of the first step
+    event: torch.Tensor
+    track: torch.Tensor
+    parent: torch.Tensor
+    primary: torch.Tensor  # bool: may interact and emit secondaries
+
+    FIELDS = ("x", "y", "ux", "uy", "uz", "e", "frac", "start", "event", "track", "parent", "primary")
+
+    def __len__(self) -> int:
+        return self.x.numel()
+
+    def take(self, idx: torch.Tensor) -> "Particles":
+        return Particles(*(getattr(self, f)[idx] for f in self.FIELDS))
+
+    @staticmethod
+    def cat(parts: list["Particles"]) -> "Particles":
+        return Particles(*(torch.cat([getattr(p, f) for p in parts]) for f in Particles.FIELDS))
+
+
+@dataclass
+class TransportResult:
+    """Hits and per-primary truth of one batch (tensors)."""
+
+    hits: dict[str, torch.Tensor]
+    stop_z: torch.Tensor  # z where each primary ended (stopped, absorbed or left) [mm]
+    inelastic: torch.Tensor  # bool per primary: had an inelastic nuclear interaction
+    inelastic_z: torch.Tensor  # z of that interaction (nan if none)
+    n_secondaries: int
+    #: state of the primaries that left the last step alive: x, y, ux, uy, uz, e, event
+    exit: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def _interp_log(tab, x: torch.Tensor) -> torch.Tensor:
+    return torch.exp(tab(torch.log(x)))
+
+
+def _highland_var(cum_x: torch.Tensor, cum_w: torch.Tensor) -> torch.Tensor:
+    """Highland theta0^2 from the accumulated x/X0 and int dx / (X0 (p beta c)^2)."""
+    safe = cum_x.clamp_min(1e-12)
+    corr = (1.0 + HIGHLAND_LOG * torch.log(safe)).clamp_min(0.0)
+    return (HIGHLAND_E * corr) ** 2 * cum_w
+
+
+def _perpendicular_basis(ux, uy, uz):
+    """Two unit vectors perpendicular to u (e1 in the plane of u and x, e2 = u x e1)."""
+    n = torch.sqrt(ux * ux + uz * uz).clamp_min(1e-12)
+    e1x, e1y, e1z = uz / n, torch.zeros_like(ux), -ux / n
+    e2x = uy * e1z - uz * e1y
+    e2y = uz * e1x - ux * e1z
+    e2z = ux * e1y - uy * e1x
+    return (e1x, e1y, e1z), (e2x, e2y, e2z)
+
+
+def _landau_deposit(step: Step, e_in: torch.Tensor, path_mm: torch.Tensor, mean_loss: torch.Tensor,
+                    gen: torch.Generator) -> torch.Tensor:
+    """Energy deposited in a thin sensitive slab [MeV]."""
+    b2, g = beta2_gamma(e_in)
+    x_gcm2 = step.density * path_mm / 10.0
+    xi = 0.5 * K_BETHE * step.z_over_a * x_gcm2 / b2
+    ratio = M_E / M_P
+    tmax = 2.0 * M_E * b2 * g * g / (1.0 + 2.0 * g * ratio + ratio * ratio)
+    kappa = xi / tmax
+    i_mev = step.I_eV * 1e-6
+    mpv = xi * (torch.log(2.0 * M_E * b2 * g * g / i_mev) + torch.log(xi / i_mev) + 0.200 - b2)
+    z = torch.randn(e_in.shape, generator=gen, device=e_in.device, dtype=e_in.dtype)
+    # Moyal variate -ln(z^2) has its mode at 0; 1.119 matches its FWHM (3.59) to Landau's (4.02 xi)
+    moyal = -torch.log(z * z + 1e-300)
+    landau = mpv + 1.119 * xi * moyal
+    z2 = torch.randn(e_in.shape, generator=gen, device=e_in.device, dtype=e_in.dtype)
+    gauss = mean_loss + torch.sqrt(xi * tmax * (1.0 - 0.5 * b2)) * z2
+    dep = torch.where(kappa < 1.0, landau, gauss)
+    return dep.clamp(min=0.0).minimum(e_in).minimum(20.0 * mean_loss + 1e-6)
+
+
+def transport(
+    particles: Particles,
+    steps: list[Step],
+    config: PhysicsConfig,
+    gen: torch.Generator,
+    n_primaries: int,
+    sensor_half: tuple[float, float],
+    record_hits: bool = True,
+) -> TransportResult:
+    """Transport a batch of primaries (``event`` 0..n-1 local to the batch), then their secondaries."""
+    dev, dt = particles.e.device, particles.e.dtype
+    hits: dict[str, list[torch.Tensor]] = {k: [] for k in ("event", "track", "parent", "edep", "x", "y", "z", "layer")}
+    stop_z = torch.full((n_primaries,), float("nan"), device=dev, dtype=dt)
+    inel = torch.zeros(n_primaries, dtype=torch.bool, device=dev)
+    inel_z = torch.full((n_primaries,), float("nan"), device=dev, dtype=dt)
+    pending = [particles]
+    n_secondaries = 0
+    exit_state: dict[str, torch.Tensor] = {}
+    hx, hy = sensor_half
+    while pending:
+        batch = Particles.cat(pending)
+        pending = []
+        order = torch.argsort(batch.start, stable=True)
+        batch = batch.take(order)
+        starts = batch.start
+        # state arrays of the particles currently moving
+        p = batch.take(starts[:0].long())
+        cum_x = torch.zeros(0, device=dev, dtype=dt)
+        cum_w = torch.zeros(0, device=dev, dtype=dt)
+        var_prev = torch.zeros(0, device=dev, dtype=dt)
+        region = torch.zeros(0, device=dev, dtype=torch.long)
+        next_in = 0
+        n_batch = len(batch)
+        new_secondaries: list[Particles] = []
+        for step in steps:
+            # particles whose first step is this one join
+            hi = int(torch.searchsorted(starts, torch.tensor(step.index, device=dev), right=True))
+            if hi > next_in:
+                joining = batch.take(torch.arange(next_in, hi, device=dev))
+                p = Particles.cat([p, joining])
+                k = hi - next_in
+                cum_x = torch.cat([cum_x, torch.zeros(k, device=dev, dtype=dt)])
+                cum_w = torch.cat([cum_w, torch.zeros(k, device=dev, dtype=dt)])
+                var_prev = torch.cat([var_prev, torch.zeros(k, device=dev, dtype=dt)])
+                region = torch.cat([region, torch.full((k,), step.region, device=dev, dtype=torch.long)])
+                next_in = hi
+            n = len(p)
+            if n == 0:
+                if next_in >= n_batch:
+                    break
+                continue
+            # reset the Highland accumulators on entering a new region
+            newreg = region != step.region
+            if bool(newreg.any()):
+                cum_x = torch.where(newreg, torch.zeros_like(cum_x), cum_x)
+                cum_w = torch.where(newreg, torch.zeros_like(cum_w), cum_w)
+                var_prev = torch.where(newreg, torch.zeros_like(var_prev), var_prev)
+                region = torch.full_like(region, step.region)
+            e_in = p.e
+            s = p.frac * step.thickness / p.uz
+            r_in = _interp_log(step.log_r, e_in)
+            stops = r_in <= s
+            s_eff = torch.minimum(s, r_in)
+            alive = torch.ones(n, dtype=torch.bool, device=dev)
+            # --- nuclear interactions
+            if config.nuclear and step.sigma_nuc_per_mm > 0:
+                ramp = ((e_in - 8.0) / 12.0).clamp(0.0, 1.0)
+                prob = 1.0 - torch.exp(-step.sigma_nuc_per_mm * ramp * s_eff)
+                u = torch.rand(n, generator=gen, device=dev, dtype=dt)
+                hit_nuc = u < prob
+                if bool(hit_nuc.any()):
+                    idx = hit_nuc.nonzero().squeeze(1)
+                    v = torch.rand(idx.numel(), generator=gen, device=dev, dtype=dt)
+                    d = v * s_eff[idx]
+                    xi = p.x[idx] + d * p.ux[idx]
+                    yi = p.y[idx] + d * p.uy[idx]
+                    zi = step.z0 + (1.0 - p.frac[idx]) * step.thickness + d * p.uz[idx]
+                    r_left = (r_in[idx] - d).clamp_min(step.r_min)
+                    ei = _interp_log(step.log_e_of_r, r_left)
+                    prim = p.primary[idx]
+                    if bool(prim.any()):
+                        pi = idx[prim]
+                        ev = p.event[pi]
+                        inel[ev] = True
+                        inel_z[ev] = zi[prim]
+                        stop_z[ev] = zi[prim]
+                        if config.secondaries:
+                            sec = emit_secondaries(
+                                config.secondary_model, gen, ei[prim], xi[prim], yi[prim], zi[prim],
+                                p.ux[pi], p.uy[pi], p.uz[pi], ev, p.track[pi], step, config.min_uz,
+                            )
+                            if sec is not None:
+                                new_secondaries.append(sec)
+                                n_secondaries += len(sec)
+                    alive[idx] = False
+            # --- energy loss
+            r_out = (r_in - s).clamp_min(step.r_min)
+            e_mean = _interp_log(step.log_e_of_r, r_out)
+            if step.sensitive:
+                mean_loss = e_in - e_mean
+                e_out = e_mean
+                if record_hits:
+                    if config.landau:
+                        dep = _landau_deposit(step, e_in, s_eff, mean_loss, gen)
+                    else:
+                        dep = mean_loss
+                    dep = torch.where(stops, e_in, dep)
+                    zmid = step.z0 + 0.5 * step.thickness
+                    half = 0.5 * step.thickness * p.frac / p.uz
+                    hxp = p.x + half * p.ux
+                    hyp = p.y + half * p.uy
+                    rec = alive & (hxp.abs() <= hx) & (hyp.abs() <= hy) & (dep > 0) & (p.frac >= 0.5)
+                    if bool(rec.any()):
+                        ri = rec.nonzero().squeeze(1)
+                        hits["event"].append(p.event[ri])
+                        hits["track"].append(p.track[ri])
+                        hits["parent"].append(p.parent[ri])
+                        hits["edep"].append(dep[ri])
+                        hits["x"].append(hxp[ri])
+                        hits["y"].append(hyp[ri])
+                        hits["z"].append(torch.full((ri.numel(),), zmid, device=dev, dtype=dt))
+                        hits["layer"].append(torch.full((ri.numel(),), step.layer, device=dev, dtype=torch.long))
+            else:
+                e_out = e_mean
+                if config.straggling:
+                    v_in = _interp_log(step.log_vr, e_in)
+                    v_out = _interp_log(step.log_vr, e_mean.clamp_min(1e-2))
+                    sig = _interp_log(step.log_s, e_mean.clamp_min(1e-2)) * torch.sqrt((v_in - v_out).clamp_min(0.0))
+                    e_out = e_mean + sig * torch.randn(n, generator=gen, device=dev, dtype=dt)
+            stopped = stops | (e_out <= config.e_cut_mev)
+            # --- multiple scattering
+            ux, uy, uz = p.ux, p.uy, p.uz
+            x = p.x + s * ux
+            y = p.y + s * uy
+            if config.scattering:
+                w_in = _interp_log(step.log_w, e_in)
+                w_out = torch.where(stopped, torch.zeros_like(w_in), _interp_log(step.log_w, e_out.clamp_min(1e-2)))
+                cum_x = cum_x + s_eff / step.x0_mm
+                cum_w = cum_w + (w_in - w_out).clamp_min(0.0)
+                var_tot = _highland_var(cum_x, cum_w)
+                var = (var_tot - var_prev).clamp_min(0.0)
+                var_prev = var_tot
+                th0 = torch.sqrt(var)
+                z = torch.randn((4, n), generator=gen, device=dev, dtype=dt)
+                t1, t2 = th0 * z[0], th0 * z[1]
+                c = s * th0
+                d1 = c * (z[0] * 0.5 + z[2] * (0.5 / math.sqrt(3.0)))
+                d2 = c * (z[1] * 0.5 + z[3] * (0.5 / math.sqrt(3.0)))
+                (e1x, e1y, e1z), (e2x, e2y, e2z) = _perpendicular_basis(ux, uy, uz)
+                x = x + d1 * e1x + d2 * e2x
+                y = y + d1 * e1y + d2 * e2y
+                nx = ux + t1 * e1x + t2 * e2x
+                ny = uy + t1 * e1y + t2 * e2y
+                nz = uz + t1 * e1z + t2 * e2z
+                if config.elastic_nuclear and step.sigma_nuc_per_mm > 0:
+                    pe = 1.0 - torch.exp(-config.elastic_ratio * step.sigma_nuc_per_mm * s_eff)
+                    kick = torch.rand(n, generator=gen, device=dev, dtype=dt) < pe
+                    if bool(kick.any()):
+                        ang = -config.elastic_mean_angle * torch.log(
+                            torch.rand(n, generator=gen, device=dev, dtype=dt).clamp_min(1e-12))
+                        phi = 2 * math.pi * torch.rand(n, generator=gen, device=dev, dtype=dt)
+                        k1 = torch.where(kick, torch.tan(ang.clamp_max(1.4)) * torch.cos(phi), torch.zeros_like(ang))
+                        k2 = torch.where(kick, torch.tan(ang.clamp_max(1.4)) * torch.sin(phi), torch.zeros_like(ang))
+                        nx = nx + k1 * e1x + k2 * e2x
+                        ny = ny + k1 * e1y + k2 * e2y
+                        nz = nz + k1 * e1z + k2 * e2z
+                norm = torch.sqrt(nx * nx + ny * ny + nz * nz)
+                ux, uy, uz = nx / norm, ny / norm, nz / norm
+            # --- bookkeeping: who ends here
+            ends_here = stopped & alive
+            if bool(ends_here.any()):
+                pr = p.primary & ends_here
+                if bool(pr.any()):
+                    zs = step.z0 + (1.0 - p.frac[pr]) * step.thickness + s_eff[pr] * p.uz[pr]
+                    stop_z[p.event[pr]] = zs
+            alive = alive & ~stopped & (uz > config.min_uz)
+            gone_side = ~stopped & (uz <= config.min_uz) & p.primary
+            if bool(gone_side.any()):
+                stop_z[p.event[gone_side]] = step.z1
+            keep = alive.nonzero().squeeze(1)
+            p = Particles(x[keep], y[keep], ux[keep], uy[keep], uz[keep], e_out[keep],
+                          torch.ones(keep.numel(), device=dev, dtype=dt), p.start[keep], p.event[keep],
+                          p.track[keep], p.parent[keep], p.primary[keep])
+            cum_x, cum_w, var_prev, region = cum_x[keep], cum_w[keep], var_prev[keep], region[keep]
+        # primaries still alive after the last step left the detector at its back
+        if len(p):
+            pr = p.primary
+            stop_z[p.event[pr]] = steps[-1].z1
+            if not exit_state:
+                exit_state = {k: getattr(p, k)[pr] for k in ("x", "y", "ux", "uy", "uz", "e", "event")}
+        if new_secondaries:
+            pending = new_secondaries
+    out = {}
+    for k, v in hits.items():
+        if v:
+            out[k] = torch.cat(v)
+        else:
+            out[k] = torch.zeros(0, device=dev, dtype=torch.long if k in ("event", "track", "parent", "layer") else dt)
+    return TransportResult(out, stop_z, inel, inel_z, n_secondaries, exit_state)
