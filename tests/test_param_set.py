@@ -117,6 +117,7 @@ def test_missing_params_file_is_exit_2(project, capsys):
 
 def test_repository_params_sets_are_valid():
     root = Path(__file__).resolve().parents[1]
-    for path in sorted((root / "params").glob("*.yaml")):
+    for name in ("smoke", "default", "paper"):  # params/datasets.yaml and params/geometry/ are other formats
+        path = root / "params" / f"{name}.yaml"
         ps = load_param_set(path, root / "notebooks")
         assert expand(ps, root / "notebooks"), path

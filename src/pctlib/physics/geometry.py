@@ -136,11 +136,13 @@ def _expand(entries: Any, stacks: dict[str, Any], where: str, depth: int = 0) ->
                 name = e["include"]
                 if name not in stacks:
                     raise GeometryError(f"{w}.include: unknown stack {name!r}; defined: {', '.join(stacks)}")
-                inner = _expand(stacks[name], stacks, f"stacks.{name}", depth + 1)
-                group = {"group": True, "kind": e.get("kind", name)}
-                out.append(group)
-                out.extend({**s, "kind": s.get("kind") or e.get("kind", name)} for s in inner)
-                out.append({"end_group": True})
+                inner = [s for s in _expand(stacks[name], stacks, f"stacks.{name}", depth + 1) if "material" in s]
+                kind = e.get("kind") or (name if depth == 0 else "")
+                if depth == 0:  # a top-level stack instance is one region (one detector layer)
+                    out.append({"group": True})
+                out.extend({**s, "kind": kind or s.get("kind") or name} for s in inner)
+                if depth == 0:
+                    out.append({"end_group": True})
             else:
                 if "material" not in e or "mm" not in e:
                     raise GeometryError(f"{w}: a slab needs 'material' and 'mm'")

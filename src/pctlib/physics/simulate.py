@@ -55,7 +55,7 @@ class Simulator:
 
     def __init__(self, geometry: Geometry, beam: Beam | None = None, physics: PhysicsConfig | None = None,
                  digitisation: Digitisation | None = None, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float64, max_step_mm: float = 10.0):
+                 dtype: torch.dtype = torch.float32, max_step_mm: float = 10.0):
         self.geometry = geometry
         self.beam = beam or Beam()
         self.physics = physics or PhysicsConfig()

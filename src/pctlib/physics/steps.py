@@ -6,12 +6,14 @@ treated as a homogeneous mixture (their order inside one layer stack changes the
 order). For every step the following tables are computed once on a logarithmic energy grid and interpolated on the
 fly (same code on CPU and GPU):
 
-* ``log_s``: linear stopping power S(E) [MeV/mm], Bragg-additive over the slabs weighted by thickness;
-* ``log_r``: CSDA range R(E) = int dE / S [mm] and its inverse E(R) (on a log-R grid);
-* ``log_vr``: range-straggling variance V(E) = int k(E) / S^3 dE [mm^2] with the Bohr variance density
+Columns of ``table`` (all as logarithms, against log E):
+
+* ``S``: linear stopping power S(E) [MeV/mm], Bragg-additive over the slabs weighted by thickness;
+* ``R``: CSDA range R(E) = int dE / S [mm] and its inverse E(R) (on a log-R grid);
+* ``V``: range-straggling variance V(E) = int k(E) / S^3 dE [mm^2] with the Bohr variance density
   k = K m_e c^2 rho Z/A (1 - beta^2/2) / (1 - beta^2) [MeV^2/mm]; the energy variance after a path that leaves
   energy E' is S(E')^2 (V(E) - V(E')), exact for the Gaussian (Bohr) regime over any thickness;
-* ``log_w``: Highland scattering integral W(E) = (1/X0) int dE / (S (p beta c)^2) [1/MeV^2]: the step adds
+* ``W``: Highland scattering integral W(E) = (1/X0) int dE / (S (p beta c)^2) [1/MeV^2]: the step adds
   W(E_in) - W(E_out) to the particle's int dx / (X0 (p beta c)^2);
 * the macroscopic inelastic cross section Sigma [1/mm] (energy-independent above ~20 MeV, ramping to zero from
   20 MeV down to 8 MeV below the Coulomb barrier).
@@ -35,18 +37,24 @@ E_GRID_MIN, E_GRID_MAX = 1e-2, 1e3  # [MeV]
 
 @dataclass
 class UniformTable:
-    """y(x) sampled on a uniform x grid, as a tensor; linear interpolation with clamping at the ends."""
+    """y(x) sampled on a uniform x grid (``y`` of shape (grid,) or (grid, columns)), linear interpolation with
+    clamping at the ends. Several columns share one index computation."""
 
     x0: float
     dx: float
     y: torch.Tensor
 
+    def __post_init__(self):
+        self._dy = self.y[1:] - self.y[:-1]
+        self._top = self.y.shape[0] - 1.000001
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        t = ((x - self.x0) / self.dx).clamp(0.0, self.y.numel() - 1.000001)
+        t = ((x - self.x0) / self.dx).clamp(0.0, self._top)
         i = t.long()
         f = t - i
-        y0 = self.y[i]
-        return y0 + f * (self.y[i + 1] - y0)
+        if self.y.dim() == 2:  # index_select is several times faster than fancy indexing of rows
+            return torch.index_select(self.y, 0, i) + f.unsqueeze(1) * torch.index_select(self._dy, 0, i)
+        return torch.take(self.y, i) + f * torch.take(self._dy, i)
 
 
 @dataclass
@@ -63,11 +71,9 @@ class Step:
     materials: tuple[tuple[str, float], ...]  # (material, thickness) of the slabs merged into this step
     x0_mm: float
     sigma_nuc_per_mm: float
-    log_s: UniformTable  # log S(log E)
-    log_r: UniformTable  # log R(log E)
+    #: columns log S, log R, log V, log W against log E
+    table: UniformTable
     log_e_of_r: UniformTable  # log E(log R)
-    log_vr: UniformTable  # log V(log E)
-    log_w: UniformTable  # log W(log E)
     r_min: float  # R at the bottom of the grid [mm]
     # thin sensitive layers: constants of the Landau model
     z_over_a: float
@@ -150,17 +156,15 @@ def build_steps(
             def tab(y, x0_=log_e_min, dx=dle):
                 return UniformTable(x0_, dx, torch.as_tensor(y, dtype=dtype, device=device))
 
-            memo[mats] = (
-                tab(np.log(s_)), tab(log_r), tab(le_of_r, lr_grid[0], lr_grid[1] - lr_grid[0]),
-                tab(np.log(vr)), tab(np.log(wr)), x0, sig, r[0],
-            )
-        ls, lr, leor, lvr, lw, x0, sig, rmin = memo[mats]
+            cols = np.stack([np.log(s_), log_r, np.log(vr), np.log(wr)], axis=1)
+            memo[mats] = (tab(cols), tab(le_of_r, lr_grid[0], lr_grid[1] - lr_grid[0]), x0, sig, r[0])
+        table, leor, x0, sig, rmin = memo[mats]
         first = run[0]
         main = geometry.materials[first.material]
         steps.append(Step(
             index=i, z0=first.z0_mm, thickness=sum(s.thickness_mm for s in run), region=first.region,
             sensitive=first.sensitive, layer=first.layer, kind=first.kind, materials=mats, x0_mm=x0,
-            sigma_nuc_per_mm=sig, log_s=ls, log_r=lr, log_e_of_r=leor, log_vr=lvr, log_w=lw, r_min=float(rmin),
+            sigma_nuc_per_mm=sig, table=table, log_e_of_r=leor, r_min=float(rmin),
             z_over_a=main.z_over_a, density=main.density, I_eV=main.I_eV,
         ))
     return steps

@@ -97,6 +97,14 @@ def _interp_log(tab, x: torch.Tensor) -> torch.Tensor:
     return torch.exp(tab(torch.log(x)))
 
 
+S, R, V, W = 0, 1, 2, 3  # columns of Step.table
+
+
+def _normal(shape, gen, like: torch.Tensor) -> torch.Tensor:
+    """Standard normal variates, drawn in float32 (several times faster than float64) whatever the state dtype."""
+    return torch.randn(shape, generator=gen, device=like.device, dtype=torch.float32).to(like.dtype)
+
+
 def _highland_var(cum_x: torch.Tensor, cum_w: torch.Tensor) -> torch.Tensor:
     """Highland theta0^2 from the accumulated x/X0 and int dx / (X0 (p beta c)^2)."""
     safe = cum_x.clamp_min(1e-12)
@@ -125,11 +133,11 @@ def _landau_deposit(step: Step, e_in: torch.Tensor, path_mm: torch.Tensor, mean_
     kappa = xi / tmax
     i_mev = step.I_eV * 1e-6
     mpv = xi * (torch.log(2.0 * M_E * b2 * g * g / i_mev) + torch.log(xi / i_mev) + 0.200 - b2)
-    z = torch.randn(e_in.shape, generator=gen, device=e_in.device, dtype=e_in.dtype)
+    z = _normal(e_in.shape, gen, e_in)
     # Moyal variate -ln(z^2) has its mode at 0; 1.119 matches its FWHM (3.59) to Landau's (4.02 xi)
     moyal = -torch.log(z * z + 1e-300)
     landau = mpv + 1.119 * xi * moyal
-    z2 = torch.randn(e_in.shape, generator=gen, device=e_in.device, dtype=e_in.dtype)
+    z2 = _normal(e_in.shape, gen, e_in)
     gauss = mean_loss + torch.sqrt(xi * tmax * (1.0 - 0.5 * b2)) * z2
     dep = torch.where(kappa < 1.0, landau, gauss)
     return dep.clamp(min=0.0).minimum(e_in).minimum(20.0 * mean_loss + 1e-6)
@@ -195,7 +203,8 @@ def transport(
                 region = torch.full_like(region, step.region)
             e_in = p.e
             s = p.frac * step.thickness / p.uz
-            r_in = _interp_log(step.log_r, e_in)
+            t_in = torch.exp(step.table(torch.log(e_in)))  # S, R, V, W at the entrance energy
+            r_in = t_in[:, R]
             stops = r_in <= s
             s_eff = torch.minimum(s, r_in)
             alive = torch.ones(n, dtype=torch.bool, device=dev)
@@ -233,6 +242,7 @@ def transport(
             # --- energy loss
             r_out = (r_in - s).clamp_min(step.r_min)
             e_mean = _interp_log(step.log_e_of_r, r_out)
+            t_out = torch.exp(step.table(torch.log(e_mean.clamp_min(1e-2))))  # S, R, V, W at the mean exit energy
             if step.sensitive:
                 mean_loss = e_in - e_mean
                 e_out = e_mean
@@ -260,25 +270,23 @@ def transport(
             else:
                 e_out = e_mean
                 if config.straggling:
-                    v_in = _interp_log(step.log_vr, e_in)
-                    v_out = _interp_log(step.log_vr, e_mean.clamp_min(1e-2))
-                    sig = _interp_log(step.log_s, e_mean.clamp_min(1e-2)) * torch.sqrt((v_in - v_out).clamp_min(0.0))
-                    e_out = e_mean + sig * torch.randn(n, generator=gen, device=dev, dtype=dt)
+                    sig = t_out[:, S] * torch.sqrt((t_in[:, V] - t_out[:, V]).clamp_min(0.0))
+                    e_out = e_mean + sig * _normal(n, gen, e_in)
             stopped = stops | (e_out <= config.e_cut_mev)
             # --- multiple scattering
             ux, uy, uz = p.ux, p.uy, p.uz
             x = p.x + s * ux
             y = p.y + s * uy
             if config.scattering:
-                w_in = _interp_log(step.log_w, e_in)
-                w_out = torch.where(stopped, torch.zeros_like(w_in), _interp_log(step.log_w, e_out.clamp_min(1e-2)))
+                w_in = t_in[:, W]
+                w_out = torch.where(stopped, torch.zeros_like(w_in), t_out[:, W])
                 cum_x = cum_x + s_eff / step.x0_mm
                 cum_w = cum_w + (w_in - w_out).clamp_min(0.0)
                 var_tot = _highland_var(cum_x, cum_w)
                 var = (var_tot - var_prev).clamp_min(0.0)
                 var_prev = var_tot
                 th0 = torch.sqrt(var)
-                z = torch.randn((4, n), generator=gen, device=dev, dtype=dt)
+                z = _normal((4, n), gen, e_in)
                 t1, t2 = th0 * z[0], th0 * z[1]
                 c = s * th0
                 d1 = c * (z[0] * 0.5 + z[2] * (0.5 / math.sqrt(3.0)))
