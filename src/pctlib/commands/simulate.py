@@ -59,14 +59,21 @@ def simulate_to_file(cfg, out: Path, fmt: str | None, device: str = "cpu", progr
 def _config_from_args(args):
     from ..physics.beam import Beam
     from ..physics.config import DEFAULT_GEOMETRY, SimulationConfig
+    from ..physics.simulate import Digitisation
 
     if args.primaries < 1:
         raise UsageError(f"--primaries must be at least 1, got {args.primaries}")
     if args.phantom_mm < 0:
         raise UsageError(f"--phantom-mm must be >= 0, got {args.phantom_mm}")
+    if args.noise_rate < 0 or (args.pixel_frames is not None and args.pixel_frames < 1):
+        raise UsageError("--noise-rate must be >= 0 and --pixel-frames >= 1")
+    if args.noise_rate > 0 and args.pixel_frames is None:
+        raise UsageError("--noise-rate needs --pixel-frames N (noise is added per readout frame)")
     return SimulationConfig(
         geometry=str(args.geometry or DEFAULT_GEOMETRY), phantom_mm=args.phantom_mm, primaries=args.primaries,
         seed=args.seed, chunk_size=args.chunk_size, beam=Beam(energy_mev=args.energy_mev),
+        digitisation=Digitisation(pixel_clusters=args.pixel_frames is not None,
+                                  frame_primaries=args.pixel_frames or 100, noise_rate=args.noise_rate),
     )
 
 
@@ -163,6 +170,10 @@ def _simulate_cmd():
         p.add_argument("--energy-mev", type=float, default=230.0)
         p.add_argument("--format", choices=["npz", "parquet"], help="default: from the file suffix")
         p.add_argument("--chunk-size", type=int, default=20000, help="primaries per chunk (bounds memory)")
+        p.add_argument("--pixel-frames", type=int, metavar="N",
+                       help="draw measured ALPIDE pixel clusters and merge touching ones in frames of N primaries")
+        p.add_argument("--noise-rate", type=float, default=0.0,
+                       help="fake-hit rate per pixel and frame (with --pixel-frames; default 0)")
         p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
         p.add_argument("--no-progress", action="store_true")
 

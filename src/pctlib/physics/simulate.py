@@ -29,9 +29,23 @@ PRIMARY_DTYPE = np.dtype([
 
 @dataclass(frozen=True)
 class Digitisation:
-    """From deposits to hits: cluster size from the energy-loss model, and the reference cut."""
+    """From deposits to hits: cluster size from the energy-loss model, and the reference cut.
+
+    With ``pixel_clusters`` the hits of every ``frame_primaries`` consecutive primaries are drawn as measured ALPIDE
+    pixel clusters, touching clusters merge and noise pixels appear at ``noise_rate`` per pixel and frame
+    (``pixels.py``); the cut then applies to the merged clusters' pixel counts. Noise hits carry trackID =
+    parentID = -1 and the eventID of their frame's first primary (so that framing keeps them in their frame).
+    """
 
     min_cluster_size: int = 2  # hits with smaller clusters are dropped, as the reference pipeline does
+    pixel_clusters: bool = False
+    frame_primaries: int = 100
+    noise_rate: float = 0.0
+    merge_touching: bool = True
+
+    def __post_init__(self):
+        if self.frame_primaries < 1 or self.noise_rate < 0 or self.min_cluster_size < 0:
+            raise ValueError("frame_primaries must be >= 1, noise_rate and min_cluster_size >= 0")
 
 
 @dataclass
@@ -65,6 +79,7 @@ class Simulator:
         self.steps = build_steps(geometry, max_step_mm=max_step_mm, device=self.device, dtype=dtype)
         self.z_start = self.steps[0].z0
         self.half = (0.5 * geometry.sensor.width_mm, 0.5 * geometry.sensor.height_mm)
+        self._shapes = None  # measured ALPIDE cluster shapes, loaded when first needed
 
     def chunk(self, first: int, n: int, n_total: int, seed: int, chunk_index: int) -> tuple[np.ndarray, np.ndarray, int]:
         """Simulate primaries ``first .. first+n-1``; return (hits, primaries, number of secondaries)."""
@@ -81,9 +96,6 @@ class Simulator:
         # deterministic order: by event, then layer, then track
         order = np.lexsort((h["track"], h["layer"], h["event"]))
         h = {k: v[order] for k, v in h.items()}
-        cs = cluster_size(h["edep"], self.geometry.sensor.epitaxial_mm * 1000.0)
-        keep = cs >= self.digitisation.min_cluster_size
-        h = {k: v[keep] for k, v in h.items()}
         inel = res.inelastic.cpu().numpy()
         spots_np = spots.cpu().numpy()
         hits = np.zeros(len(h["event"]), dtype=HIT_DTYPE)
@@ -101,6 +113,7 @@ class Simulator:
         hits["spotX"] = spots_np[ev, 0]
         hits["spotY"] = spots_np[ev, 1]
         hits["primaryInelastic"] = inel[ev]
+        hits = self._digitise(hits, first, n, seed, chunk_index)
         prim = np.zeros(n, dtype=PRIMARY_DTYPE)
         prim["eventID"] = np.arange(first, first + n)
         prim["energy"] = e.cpu().numpy()
@@ -108,6 +121,30 @@ class Simulator:
         prim["inelastic"] = inel
         prim["inelasticZ"] = res.inelastic_z.cpu().numpy()
         return hits, prim, res.n_secondaries
+
+    def _digitise(self, hits: np.ndarray, first: int, n: int, seed: int, chunk_index: int) -> np.ndarray:
+        d = self.digitisation
+        if not d.pixel_clusters:
+            cs = cluster_size(hits["edep"], self.geometry.sensor.epitaxial_mm * 1000.0)
+            return hits[cs >= d.min_cluster_size]
+        from .pixels import ClusterShapes, digitise_frame
+
+        if self._shapes is None:
+            self._shapes = ClusterShapes.load()
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(chunk_index), 1]))
+        layer_z = np.array(self.geometry.layer_z_mm)
+        frame = (hits["eventID"] // d.frame_primaries)
+        parts = []
+        for f in range(first // d.frame_primaries, (first + n - 1) // d.frame_primaries + 1):
+            sel = hits[frame == f]
+            out, size = digitise_frame(sel, self.geometry.sensor, layer_z, rng, self._shapes, d.noise_rate,
+                                       d.merge_touching)
+            noise = out["trackID"] == -1
+            out["eventID"][noise] = f * d.frame_primaries
+            out["primaryInelastic"][noise] = 0
+            parts.append(out[size >= d.min_cluster_size])
+        out = np.concatenate(parts) if parts else hits[:0]
+        return out[np.lexsort((out["trackID"], out["layer"], out["eventID"]))]
 
     def run(self, n_primaries: int, seed: int = 0, chunk_size: int = 20000, out: str | Path | None = None,
             fmt: str | None = None, progress: bool = True, keep: bool | None = None) -> SimulationResult:
@@ -118,6 +155,9 @@ class Simulator:
         t0 = time.perf_counter()
         hits_parts, prim_parts = [], []
         n_sec = 0
+        if self.digitisation.pixel_clusters:
+            fp = self.digitisation.frame_primaries
+            chunk_size = max(fp, chunk_size // fp * fp)
         n_chunks = -(-n_primaries // chunk_size)
         writer = HitWriter(out, fmt, HIT_DTYPE) if out is not None else None
         bar = tqdm(total=n_primaries, desc="simulate", unit="p", disable=not progress, unit_scale=True)
