@@ -90,3 +90,14 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
     sim.run(500, seed=8, out=c, progress=False, chunk_size=200)
     assert a.read_bytes() == b.read_bytes()
     assert a.read_bytes() != c.read_bytes()
+
+
+def test_optional_large_angle_elastic_scattering_widens_the_tails():
+    geo = slab_geometry("aluminium", 20.0)
+    beyond = []
+    for elastic in (False, True):
+        res = pencil_through(geo, 150.0, 40000, seed=6, physics=PhysicsConfig(nuclear=False, elastic_nuclear=elastic))
+        th = np.arctan2(res.exit["ux"].numpy(), res.exit["uz"].numpy())
+        beyond.append((np.abs(th) > 0.1).mean())  # > 4 Highland widths (about 23 mrad here)
+    # expected extra: 0.3 x 2.56 %/cm x 2 cm kicked, x P(|theta_x| > 0.1) of a 60 mrad kick ~ 0.1-0.2 %
+    assert beyond[0] < 2e-4 and beyond[1] > 5e-4

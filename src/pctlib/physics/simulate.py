@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..io.hit_table import HIT_DTYPE, cluster_size, levels_from_layer
 from ..io.writers import HitWriter

@@ -63,3 +63,40 @@ def slab_scattering(material: str, thickness_mm: float, energy_mev: float, n: in
         "highland_lateral_mm": thickness_mm * highland_theta0(thickness_mm / x0, energy_mev) / math.sqrt(3.0),
         "exit_energy_mev": float(ex["e"].mean()),
     }
+
+
+def stack_geometry(geometry: Geometry, kind: str = "calorimeter") -> Geometry:
+    """The first layer stack of the given kind alone, followed by a negligible probe (one detector layer)."""
+    slabs = [s for s in geometry.detector if s.kind == kind]
+    region = slabs[0].region
+    layer = [s for s in slabs if s.region == region]
+    z0 = layer[0].z0_mm
+    det = tuple(Slab(s.material, s.thickness_mm, s.z0_mm - z0, False, -1, 1, kind) for s in layer)
+    end = det[-1].z1_mm
+    det = det + (Slab("air", 1e-6, end, True, 0, 2, "probe"),)
+    return replace(geometry, detector=det, phantom=Phantom("water", 0.0, 0.0),
+                   sensor=Sensor(1e6, 1e6, 0.03, 0.03, geometry.sensor.epitaxial_mm))
+
+
+def stack_scattering(geometry: Geometry, energies, kind: str = "calorimeter", n: int = 20000, seed: int = 0):
+    """Rows of (energy, our rms angle and lateral offset after one layer stack, Highland for the stack's x/X0)."""
+    geo = stack_geometry(geometry, kind)
+    x_over_x0 = sum(s.thickness_mm / geo.materials[s.material].X0_mm for s in geo.detector)
+    thick = sum(s.thickness_mm for s in geo.detector)
+    rows = []
+    for e in energies:
+        res = pencil_through(geo, float(e), n, seed, PhysicsConfig(nuclear=False))
+        ex = {k: v.numpy() for k, v in res.exit.items()}
+        th = np.concatenate([np.arctan2(ex["ux"], ex["uz"]), np.arctan2(ex["uy"], ex["uz"])])
+        lat = np.concatenate([ex["x"], ex["y"]])
+        hl = highland_theta0(x_over_x0, float(e))
+        rows.append({"energy_mev": float(e), "x_over_x0": x_over_x0, "theta_rms_mrad": 1e3 * float(th.std()),
+                     "highland_mrad": 1e3 * hl, "lateral_rms_um": 1e3 * float(lat.std()),
+                     "highland_lateral_um": 1e3 * thick * hl / math.sqrt(3.0)})
+    return rows
+
+
+def nuclear_survival(material: str, thickness_mm: float, energy_mev: float, n: int = 20000, seed: int = 0):
+    """Depths [mm] of inelastic interactions of a pencil beam in a thick slab (NaN: none), and the stopping depths."""
+    res = pencil_through(slab_geometry(material, thickness_mm), energy_mev, n, seed, PhysicsConfig(secondaries=False))
+    return res.inelastic_z.numpy(), res.stop_z.numpy()

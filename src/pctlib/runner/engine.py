@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .execute import Target, code_hash, execute, read_manifest
 from .param_set import Execution, ParamSet
