@@ -28,6 +28,9 @@ def main() -> None:
     ap.add_argument("--primaries", type=int, default=20000)
     ap.add_argument("--full", action="store_true", help="also time the full 345k-primary paper dataset")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--chunk-size", type=int, default=20000, help="primaries transported together")
+    ap.add_argument("--check-repeat", action="store_true",
+                    help="run one phantom twice with the same seed and say whether the hits are identical")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from pctlib.physics.geometry import load_geometry
@@ -38,16 +41,26 @@ def main() -> None:
     print(f"{'phantom':>8} {'p/s':>9} {'hits/p':>7} {'inelastic':>9}")
     for t in (100.0, 150.0, 200.0):
         sim = Simulator(geo.with_phantom(t), device=args.device)
-        sim.run(min(2000, args.primaries), seed=99, progress=False)  # warm-up
+        sim.run(min(2000, args.primaries), seed=99, progress=False, chunk_size=args.chunk_size)  # warm-up
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        r = sim.run(args.primaries, seed=1, progress=False)
+        r = sim.run(args.primaries, seed=1, progress=False, chunk_size=args.chunk_size)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         print(f"{t:6.0f}mm {args.primaries / dt:9.0f} {len(r.hits) / args.primaries:7.2f} "
               f"{r.primaries['inelastic'].mean():9.3f}")
+    if args.check_repeat:
+        import numpy as np
+
+        sim = Simulator(geo.with_phantom(100.0), device=args.device)
+        a = sim.run(min(args.primaries, 50000), seed=5, progress=False, chunk_size=args.chunk_size).hits
+        b = sim.run(min(args.primaries, 50000), seed=5, progress=False, chunk_size=args.chunk_size).hits
+        same = a.shape == b.shape and all(np.array_equal(a[f], b[f]) for f in a.dtype.names)
+        print(f"same seed twice on {args.device}: {'identical' if same else 'DIFFERENT'} hit tables")
+    if args.device.startswith("cuda"):
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if args.full:
         with tempfile.TemporaryDirectory() as tmp:
