@@ -54,14 +54,14 @@ def code_hash(notebook_source: Path) -> str:
 
 
 def git_commit(project_root: Path) -> dict[str, Any]:
-    """The commit the project is at, and whether the working tree had changes (``None`` outside git)."""
+    """The commit the project is at, and whether tracked files other than ``results/`` (the outputs) had changes."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=project_root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = bool(
             subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
+                ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
                 cwd=project_root, capture_output=True, text=True, check=True,
             ).stdout.strip()
         )
