@@ -1,0 +1,44 @@
+"""Parameters of graph construction (paper Sec. 4.1, Table 4)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+class GraphConfigError(ValueError):
+    """An invalid graph-construction parameter."""
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    primaries_per_frame: int = 100
+    #: maximal angle to the z axis of a candidate segment in the calorimeter [rad]
+    theta_calorimeter: float = 0.4
+    #: maximal angle for segments into or between tracker layers (source layer < n_tracker_layers) [rad]
+    theta_tracker: float = 0.2
+    n_tracker_layers: int = 2
+    #: node energy feature: deposited energy (MeV) or cluster size
+    energy_feature: str = "edep"
+    #: reference preprocessing: merge (eventID, trackID, layer), cluster-size cut, drop layers after a gap
+    min_cluster_size: int = 2
+    truncate_after_empty_layer: bool = True
+    #: sinusoidal encoding of the line-graph edge scalar u = 1 - sqrt(s_cos) (computed on the fly, not stored)
+    encoding_dim: int = 128
+    encoding_scaling: float = 0.001
+
+    def __post_init__(self):
+        if self.primaries_per_frame < 1:
+            raise GraphConfigError(f"primaries_per_frame must be >= 1, got {self.primaries_per_frame}")
+        for name in ("theta_calorimeter", "theta_tracker"):
+            v = getattr(self, name)
+            if not 0 < v < 1.5707963:
+                raise GraphConfigError(f"{name} must be in (0, pi/2) rad, got {v}")
+        if self.energy_feature not in ("edep", "cluster_size"):
+            raise GraphConfigError(f"energy_feature must be 'edep' or 'cluster_size', got {self.energy_feature!r}")
+        if self.encoding_dim < 2 or self.encoding_dim % 2:
+            raise GraphConfigError(f"encoding_dim must be a positive even number, got {self.encoding_dim}")
+        if self.encoding_scaling <= 0:
+            raise GraphConfigError(f"encoding_scaling must be positive, got {self.encoding_scaling}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,194 @@
+"""Cached graph datasets: build once, keyed by a content hash of (hit file, parameters); load lazily.
+
+Layout of a cache folder ``DIR``::
+
+    DIR/cache.json          key, parameters, hit-file hash, and the sha256 of every frame file
+    DIR/frames/NNNNNN.pt    one packed frame graph each (``build.pack``)
+    DIR/summary.json        per frame: hits, edges, true edges kept / removed by the filter, line nodes, line edges
+    DIR/normalization.json  mean and std of the line-node features and of the line-edge scalar over the frames
+
+A cache whose key differs from the request (other hit file or parameters) is stale and rebuilt with a warning; a
+frame file that is missing, unreadable or whose hash differs is rebuilt with a warning. Writes are atomic (temporary
+name, then rename). :class:`GraphDataset` loads frames on demand and keeps at most ``max_cached`` in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..io.readers import read_hits
+from .build import FrameGraph, graph_from_hits, pack, unpack
+from .config import GraphConfig
+from .frames import split_frames
+
+CACHE_VERSION = 1
+
+
+class CacheWarning(UserWarning):
+    """A stale or damaged cache entry was found and rebuilt."""
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _atomic_json(path: Path, obj) -> None:
+    _atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
+
+
+def cache_key(hits_sha256: str, config: GraphConfig) -> str:
+    blob = json.dumps({"hits": hits_sha256, "config": config.to_dict(), "version": CACHE_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _frame_bytes(graph: FrameGraph) -> bytes:
+    buf = io.BytesIO()
+    torch.save(pack(graph), buf)
+    return buf.getvalue()
+
+
+@dataclass
+class CacheInfo:
+    folder: Path
+    key: str
+    n_frames: int
+    built: int  # frames (re)built by this call
+    seconds: float
+
+
+def build_cache(hits_path: str | Path, out: str | Path, config: GraphConfig, progress: bool = True,
+                device: str = "cpu") -> CacheInfo:
+    """Build (or repair) the graph cache of a hit file in ``out``."""
+    import time
+
+    t0 = time.perf_counter()
+    hits_path, out = Path(hits_path), Path(out)
+    hits_sha = _sha256_file(hits_path) if hits_path.is_file() else None
+    hits = read_hits(hits_path)  # raises a named error for a missing or damaged file
+    key = cache_key(hits_sha, config)
+    meta_path = out / "cache.json"
+    meta = None
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError:
+            meta = None
+        if meta is None or meta.get("key") != key:
+            warnings.warn(f"{out}: cache is stale (other hit file or parameters); rebuilding", CacheWarning,
+                          stacklevel=2)
+            shutil.rmtree(out / "frames", ignore_errors=True)
+            meta = None
+    (out / "frames").mkdir(parents=True, exist_ok=True)
+    frames = split_frames(hits, config.primaries_per_frame)
+    files: dict[str, str] = dict(meta["files"]) if meta else {}
+    summary: list[dict] = list(meta["summary"]) if meta and len(meta.get("summary", [])) == len(frames) else []
+    if len(summary) != len(frames):
+        summary = [None] * len(frames)
+    built = 0
+    bar = tqdm(total=len(frames), desc=f"graphs {hits_path.name}", unit="frame", disable=not progress)
+    for i, fh in enumerate(frames):
+        name = f"{i:06d}.pt"
+        path = out / "frames" / name
+        ok = name in files and summary[i] is not None and path.is_file() and _sha256_file(path) == files[name]
+        if not ok:
+            if name in files:
+                warnings.warn(f"{path}: missing or damaged cache entry; rebuilding", CacheWarning, stacklevel=2)
+            graph, s = graph_from_hits(fh, config, device=device)
+            data = _frame_bytes(graph)
+            _atomic_write_bytes(path, data)
+            files[name] = hashlib.sha256(data).hexdigest()
+            summary[i] = {"frame": i, **s}
+            built += 1
+        bar.update(1)
+    bar.close()
+    new_meta = {"key": key, "version": CACHE_VERSION, "hits_file": str(hits_path), "hits_sha256": hits_sha,
+                "config": config.to_dict(), "n_frames": len(frames), "files": files, "summary": summary}
+    if built or meta is None:
+        _atomic_json(out / "summary.json", summary)
+        _atomic_json(out / "normalization.json", compute_normalization(out, sorted(files)))
+        _atomic_json(meta_path, new_meta)
+    return CacheInfo(out, key, len(frames), built, time.perf_counter() - t0)
+
+
+def compute_normalization(out: Path, names: list[str], max_frames: int = 200) -> dict:
+    """Mean and std of line-node features and the line-edge scalar over (up to ``max_frames``) frames."""
+    s = torch.zeros(8, dtype=torch.float64)
+    s2 = torch.zeros(8, dtype=torch.float64)
+    n = 0
+    us, us2, nu = 0.0, 0.0, 0
+    for name in names[:max_frames]:
+        d = torch.load(out / "frames" / name, weights_only=True)
+        x = d["x"].double()
+        s += x.sum(0)
+        s2 += (x * x).sum(0)
+        n += x.shape[0]
+        from .line_graph import pair_cosine_scalar
+
+        u = pair_cosine_scalar(d["hit_x"][:, 1:4], d["hit_edge_index"].long(), d["pairs"].long()).double()
+        us += float(u.sum())
+        us2 += float((u * u).sum())
+        nu += u.numel()
+    mean = (s / max(n, 1))
+    std = torch.sqrt((s2 / max(n, 1) - mean**2).clamp_min(1e-12))
+    umean = us / max(nu, 1)
+    ustd = float(np.sqrt(max(us2 / max(nu, 1) - umean**2, 1e-24)))
+    return {"x_mean": mean.tolist(), "x_std": std.tolist(), "u_mean": umean, "u_std": ustd, "frames": min(len(names), max_frames),
+            "features": ["E_i", "E_j", "x_i", "y_i", "z_i", "x_j", "y_j", "z_j"]}
+
+
+class GraphDataset(torch.utils.data.Dataset):
+    """Frames of a graph cache, loaded lazily; at most ``max_cached`` unpacked graphs are kept in memory."""
+
+    def __init__(self, folder: str | Path, max_cached: int = 64, device: str = "cpu"):
+        self.folder = Path(folder)
+        meta_path = self.folder / "cache.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{self.folder} is not a graph cache (no cache.json); run `pctlib graphs` first")
+        self.meta = json.loads(meta_path.read_text())
+        self.names = sorted(self.meta["files"])
+        self.normalization = json.loads((self.folder / "normalization.json").read_text())
+        self.max_cached = max_cached
+        self.device = device
+        self._cache: OrderedDict[int, FrameGraph] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> FrameGraph:
+        if i < 0:
+            i += len(self)
+        if i in self._cache:
+            self._cache.move_to_end(i)
+            return self._cache[i]
+        d = torch.load(self.folder / "frames" / self.names[i], weights_only=True)
+        g = unpack(d, self.device)
+        self._cache[i] = g
+        if len(self._cache) > self.max_cached:
+            self._cache.popitem(last=False)
+        return g
+
+    @property
+    def summary(self) -> list[dict]:
+        return self.meta["summary"]
