@@ -45,7 +45,7 @@ def test_three_layer_frame_hit_graph_line_graph_features_labels():
     assert {e for e, t in truth.items() if t} == {(0, 2), (1, 3), (2, 4), (3, 5)}
     assert g.hit_layer_ptr.tolist() == [0, 2, 4, 6] and g.edge_layer_ptr.tolist() == [0, 4, 8]
     assert s == {"hits": 6, "edges": 8, "true_edges_kept": 4, "true_edges_removed": 0, "line_nodes": 8,
-                 "line_edges": 8, "clean_primaries": 2}
+                 "line_edges": 8, "segment_pairs_any_shared_hit": 16, "clean_primaries": 2}
     # line-node features (E_i, E_j, x_i, y_i, z_i, x_j, y_j, z_j) of segment B -> C
     k = [i for i, e in enumerate(g.hit_edge_index.t().tolist()) if tuple(e) == (1, 2)][0]
     assert torch.allclose(g.x[k], torch.tensor([0.03, 0.021, 5.0, 0.0, 0.0, 0.0, 0.0, 50.0]))

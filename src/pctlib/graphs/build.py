@@ -19,7 +19,7 @@ from torch_geometric.data import Data
 from .config import GraphConfig
 from .frames import preprocess
 from .hit_graph import build_hit_graph
-from .line_graph import line_node_features, pair_cosine_scalar, segment_pairs
+from .line_graph import count_all_shared_hit_pairs, line_node_features, pair_cosine_scalar, segment_pairs
 
 
 class FrameGraph(Data):
@@ -73,6 +73,7 @@ def graph_from_hits(hits: np.ndarray, config: GraphConfig, device: str | torch.d
         "true_edges_removed": g.true_candidates - n_true,
         "line_nodes": int(x.shape[0]),
         "line_edges": int(pairs.shape[1]),
+        "segment_pairs_any_shared_hit": count_all_shared_hit_pairs(g.edge_index, g.n_hits),
         "clean_primaries": g.n_clean_primaries,
     }
     return data, summary

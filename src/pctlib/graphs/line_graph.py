@@ -78,3 +78,10 @@ def sinusoidal_encoding(u: torch.Tensor, dim: int = 128, scaling: float = 0.001)
     out[:, 0::2] = torch.sin(arg)
     out[:, 1::2] = torch.cos(arg)
     return out
+
+
+def count_all_shared_hit_pairs(edge_index: torch.Tensor, n_hits: int) -> int:
+    """Number of segment pairs sharing *any* hit, sum over hits of C(in + out, 2): the line graph of the undirected
+    hit graph. Only for comparison with published sizes; pctlib's line graph joins a -> b with b -> c only."""
+    deg = (torch.bincount(edge_index[0], minlength=n_hits) + torch.bincount(edge_index[1], minlength=n_hits)).double()
+    return int((deg * (deg - 1) / 2).sum())
