@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .layout import BlockLayout
-from .solver import AssignmentError, solve_block
+from .solver import AssignmentError, default_backend, match_block
 
 
 def check_scores(scores: np.ndarray) -> None:
@@ -27,7 +27,7 @@ def _solve_one(cost: np.ndarray, layout: BlockLayout, b: int, backend: str | Non
     block = np.full((n, m), np.inf)
     r, c = layout.row[a:z], layout.col[a:z]
     block[r, c] = cost[a:z]
-    return solve_block(block, backend)[r, c]
+    return match_block(block, backend)[r, c]
 
 
 def assign_costs(cost: np.ndarray, layout: BlockLayout, backend: str | None = None, workers: int = 1) -> np.ndarray:
@@ -37,6 +37,9 @@ def assign_costs(cost: np.ndarray, layout: BlockLayout, backend: str | None = No
         raise AssignmentError(f"{cost.shape[0] if cost.ndim else 0} costs for {layout.n_edges} segments")
     if np.isnan(cost).any():
         raise AssignmentError("costs hold NaN")
+    if (cost < 0).any():
+        raise AssignmentError("costs hold negative values")
+    backend = backend or default_backend()
     out = np.zeros(layout.n_edges, np.int8)
     blocks = [b for b in range(layout.n_blocks) if layout.block_ptr[b + 1] > layout.block_ptr[b]]
     if workers > 1 and len(blocks) > 1:

@@ -22,20 +22,20 @@ class BlackboxAssignment(torch.autograd.Function):
     @staticmethod
     def forward(ctx, cost: torch.Tensor, layout: BlockLayout, lam: float, scale_by_lambda: bool = True,
                 backend: str | None = None, workers: int = 1):
-        c = cost.detach().cpu().double().numpy()
-        y = torch.as_tensor(assign_costs(c, layout, backend, workers), dtype=cost.dtype, device=cost.device)
+        c = cost.detach().cpu().numpy().astype(np.float64, copy=False)
+        y = assign_costs(c, layout, backend, workers)
         ctx.layout, ctx.lam, ctx.scale, ctx.backend, ctx.workers = layout, float(lam), scale_by_lambda, backend, workers
-        ctx.save_for_backward(cost.detach(), y)
-        return y
+        ctx.c, ctx.y = c, y
+        return torch.as_tensor(y, device=cost.device).to(cost.dtype)
 
     @staticmethod
     def backward(ctx, grad_y: torch.Tensor):
-        cost, y = ctx.saved_tensors
-        c_prime = (cost.double() + ctx.lam * grad_y.double()).clamp_min(0.0)
-        y_prime = assign_costs(c_prime.cpu().numpy(), ctx.layout, ctx.backend, ctx.workers)
-        diff = y - torch.as_tensor(y_prime, dtype=y.dtype, device=y.device)
+        g = grad_y.detach().cpu().numpy().astype(np.float64, copy=False)
+        c_prime = np.maximum(ctx.c + ctx.lam * g, 0.0)
+        y_prime = assign_costs(c_prime, ctx.layout, ctx.backend, ctx.workers)
+        diff = ctx.y.astype(np.float64) - y_prime
         grad = -diff / ctx.lam if ctx.scale else -diff
-        return grad, None, None, None, None, None
+        return torch.as_tensor(grad, device=grad_y.device).to(grad_y.dtype), None, None, None, None, None
 
 
 def assign_differentiable(scores: torch.Tensor, layout: BlockLayout, lam: float, scale_by_lambda: bool = True,

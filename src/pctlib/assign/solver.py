@@ -73,22 +73,25 @@ def solve_block(cost: np.ndarray, backend: str | None = None) -> np.ndarray:
     c = np.asarray(cost, dtype=np.float64)
     if c.ndim != 2:
         raise AssignmentError(f"cost block must be 2-d, got shape {c.shape}")
+    if np.isnan(c).any():
+        raise AssignmentError("cost block holds NaN")
+    if (c < 0).any():
+        raise AssignmentError("cost block holds negative costs" if np.isfinite(c[c < 0]).any() else
+                              "cost block holds -inf")
+    return match_block(c, backend or default_backend())
+
+
+def match_block(c: np.ndarray, backend: str) -> np.ndarray:
+    """``solve_block`` without input checks (the caller has validated the costs)."""
     out = np.zeros(c.shape, dtype=np.int8)
     if c.size == 0:
         return out
-    if np.isnan(c).any():
-        raise AssignmentError("cost block holds NaN")
     feasible = np.isfinite(c)
-    if (c[feasible] < 0).any():
-        raise AssignmentError("cost block holds negative costs")
-    if np.isneginf(c).any():
-        raise AssignmentError("cost block holds -inf")
     if not feasible.any():
         return out
     n, m = c.shape
     big = 1.0 + 2.0 * min(n, m) * max(float(c[feasible].max()), 1.0)
-    dense = np.where(feasible, c, big)
-    rows, cols = _solve_dense(dense, backend or default_backend())
+    rows, cols = _solve_dense(np.where(feasible, c, big), backend)
     ok = feasible[rows, cols]
     out[rows[ok], cols[ok]] = 1
     return out
