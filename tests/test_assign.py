@@ -209,3 +209,28 @@ def test_differentiable_assignment_gradients_reach_the_scores():
     assert bce_loss(torch.full((3,), 0.5), torch.tensor([0.0, 1.0, 1.0])).item() == pytest.approx(np.log(2))
     assert torch.isnan(hamming_loss(torch.zeros(0), torch.zeros(0)))
     assert segment_weights(torch.tensor([0, 1, 2, 5]), 3.0, 1.0).tolist() == [3.0, 3.0, 1.0, 1.0]
+
+
+def test_backward_shortcut_is_exact():
+    """Blocks whose loss gradient favours the current matching keep it under the perturbation: skipping their
+    solve changes neither cardinality nor cost of the perturbed solution."""
+    from pctlib.assign.blackbox import unchanged_blocks
+
+    rng = np.random.default_rng(6)
+    skipped = 0
+    for _ in range(400):
+        n, m = rng.integers(1, 6, 2)
+        lay, r, c = one_block_layout(n, m, rng.random((n, m)) < 0.7)
+        if r.size == 0:
+            continue
+        cost = rng.random(r.size)
+        y = assign_costs(cost, lay)
+        g = (1 - 2 * (rng.random(r.size) < 0.5)) / r.size
+        if rng.random() < 0.5:
+            g = np.where(y == 1, -abs(g), abs(g))
+        mask = unchanged_blocks(y, g, lay)
+        skipped += int(mask[0])
+        cp = np.maximum(cost + 30 * g, 0)
+        full, short = assign_costs(cp, lay), assign_costs(cp, lay, known=(y, mask))
+        assert full.sum() == short.sum() and cp[full == 1].sum() == pytest.approx(cp[short == 1].sum(), abs=1e-12)
+    assert skipped > 100

@@ -30,8 +30,12 @@ def _solve_one(cost: np.ndarray, layout: BlockLayout, b: int, backend: str | Non
     return match_block(block, backend)[r, c]
 
 
-def assign_costs(cost: np.ndarray, layout: BlockLayout, backend: str | None = None, workers: int = 1) -> np.ndarray:
-    """0/1 assignment of every segment given its cost (``inf`` allowed), block by block."""
+def assign_costs(cost: np.ndarray, layout: BlockLayout, backend: str | None = None, workers: int = 1,
+                 known: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """0/1 assignment of every segment given its cost (``inf`` allowed), block by block.
+
+    ``known = (y, block_mask)``: blocks where ``block_mask`` is true take their assignment from ``y`` without
+    solving (used by the blackbox backward pass where the solution provably does not change)."""
     cost = np.asarray(cost, dtype=np.float64)
     if cost.shape != (layout.n_edges,):
         raise AssignmentError(f"{cost.shape[0] if cost.ndim else 0} costs for {layout.n_edges} segments")
@@ -42,6 +46,12 @@ def assign_costs(cost: np.ndarray, layout: BlockLayout, backend: str | None = No
     backend = backend or default_backend()
     out = np.zeros(layout.n_edges, np.int8)
     blocks = [b for b in range(layout.n_blocks) if layout.block_ptr[b + 1] > layout.block_ptr[b]]
+    if known is not None:
+        y_known, mask = known
+        for b in blocks:
+            if mask[b]:
+                out[layout.block_ptr[b]:layout.block_ptr[b + 1]] = y_known[layout.block_ptr[b]:layout.block_ptr[b + 1]]
+        blocks = [b for b in blocks if not mask[b]]
     if workers > 1 and len(blocks) > 1:
         with ThreadPoolExecutor(workers) as pool:
             parts = list(pool.map(lambda b: _solve_one(cost, layout, b, backend), blocks))

@@ -32,10 +32,29 @@ class BlackboxAssignment(torch.autograd.Function):
     def backward(ctx, grad_y: torch.Tensor):
         g = grad_y.detach().cpu().numpy().astype(np.float64, copy=False)
         c_prime = np.maximum(ctx.c + ctx.lam * g, 0.0)
-        y_prime = assign_costs(c_prime, ctx.layout, ctx.backend, ctx.workers)
+        y_prime = assign_costs(c_prime, ctx.layout, ctx.backend, ctx.workers,
+                               known=(ctx.y, unchanged_blocks(ctx.y, g, ctx.layout)))
         diff = ctx.y.astype(np.float64) - y_prime
         grad = -diff / ctx.lam if ctx.scale else -diff
         return torch.as_tensor(grad, device=grad_y.device).to(grad_y.dtype), None, None, None, None, None
+
+
+def unchanged_blocks(y: np.ndarray, grad_y: np.ndarray, layout: BlockLayout) -> np.ndarray:
+    """Blocks whose assignment provably stays optimal under C' = clip(C + lambda dL/dy, 0, inf).
+
+    If dL/dy <= 0 on every assigned segment and >= 0 on every other segment of a block, the perturbation lowers (or
+    keeps) the cost of the current matching and raises (or keeps) every other entry: any other matching gains at
+    most what the current one gains, feasibility is unchanged, so the current matching remains a maximum-cardinality
+    least-cost matching and need not be recomputed.
+    """
+    ok = np.where(y == 1, grad_y <= 0, grad_y >= 0)
+    ptr = layout.block_ptr
+    out = np.ones(layout.n_blocks, dtype=bool)
+    nonempty = ptr[1:] > ptr[:-1]
+    if nonempty.any():
+        starts = ptr[:-1][nonempty]
+        out[nonempty] = np.logical_and.reduceat(ok, starts) if ok.size else True
+    return out
 
 
 def assign_differentiable(scores: torch.Tensor, layout: BlockLayout, lam: float, scale_by_lambda: bool = True,
