@@ -1,7 +1,6 @@
 """Graph building on hand-built frames: hit graph, line graph, features, labels, filter boundary, cache, bad input."""
 
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ from pctlib.graphs.frames import FrameError, preprocess, split_frames
 from pctlib.graphs.hit_graph import build_hit_graph
 from pctlib.graphs.line_graph import sinusoidal_encoding
 from pctlib.io.hit_table import HIT_DTYPE, levels_from_layer
-from pctlib.io.writers import HitWriter
 
 Z = {0: 0.0, 1: 50.0, 2: 90.0, 3: 95.5, 4: 101.0, 5: 106.5, 6: 112.0}
 

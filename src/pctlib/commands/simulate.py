@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
 from ..cli import UsageError, register
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+from ..fileio import file_sha256, write_json_atomic
 
 
 def simulate_to_file(cfg, out: Path, fmt: str | None, device: str = "cpu", progress: bool = True) -> dict:
@@ -49,10 +39,7 @@ def simulate_to_file(cfg, out: Path, fmt: str | None, device: str = "cpu", progr
         "primaries_per_second": round(cfg.primaries / seconds, 1),
         "device": str(device),
     }
-    side = out.with_name(out.name + ".json")
-    tmp = side.with_name(side.name + ".partial")
-    tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
-    os.replace(tmp, side)
+    write_json_atomic(out.with_name(out.name + ".json"), meta)
     return meta
 
 
@@ -152,9 +139,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         index[name] = {k: meta[k] for k in ("file", "sha256", "config_digest", "primaries", "seconds")}
         index[name]["phantom_mm"] = cfg.phantom_mm
         index[name]["seed"] = cfg.seed
-        tmp = index_path.with_name("datasets.json.partial")
-        tmp.write_text(json.dumps(index, indent=2) + "\n")
-        os.replace(tmp, index_path)
+        write_json_atomic(index_path, index)
     print(f"{index_path}: {len(index)} datasets")
     return 0
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shutil
 import warnings
 from collections import OrderedDict
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..fileio import file_sha256, write_bytes_atomic, write_json_atomic
 from ..io.readers import read_hits
 from .build import FrameGraph, graph_from_hits, pack, unpack
 from .config import GraphConfig
@@ -38,24 +38,6 @@ CACHE_VERSION = 1
 
 class CacheWarning(UserWarning):
     """A stale or damaged cache entry was found and rebuilt."""
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _atomic_json(path: Path, obj) -> None:
-    _atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
 
 
 def cache_key(hits_sha256: str, config: GraphConfig) -> str:
@@ -85,7 +67,7 @@ def build_cache(hits_path: str | Path, out: str | Path, config: GraphConfig, pro
 
     t0 = time.perf_counter()
     hits_path, out = Path(hits_path), Path(out)
-    hits_sha = _sha256_file(hits_path) if hits_path.is_file() else None
+    hits_sha = file_sha256(hits_path) if hits_path.is_file() else None
     hits = read_hits(hits_path)  # raises a named error for a missing or damaged file
     key = cache_key(hits_sha, config)
     meta_path = out / "cache.json"
@@ -111,13 +93,13 @@ def build_cache(hits_path: str | Path, out: str | Path, config: GraphConfig, pro
     for i, fh in enumerate(frames):
         name = f"{i:06d}.pt"
         path = out / "frames" / name
-        ok = name in files and summary[i] is not None and path.is_file() and _sha256_file(path) == files[name]
+        ok = name in files and summary[i] is not None and path.is_file() and file_sha256(path) == files[name]
         if not ok:
             if name in files:
                 warnings.warn(f"{path}: missing or damaged cache entry; rebuilding", CacheWarning, stacklevel=2)
             graph, s = graph_from_hits(fh, config, device=device)
             data = _frame_bytes(graph)
-            _atomic_write_bytes(path, data)
+            write_bytes_atomic(path, data)
             files[name] = hashlib.sha256(data).hexdigest()
             summary[i] = {"frame": i, **s}
             built += 1
@@ -126,9 +108,9 @@ def build_cache(hits_path: str | Path, out: str | Path, config: GraphConfig, pro
     new_meta = {"key": key, "version": CACHE_VERSION, "hits_file": str(hits_path), "hits_sha256": hits_sha,
                 "config": config.to_dict(), "n_frames": len(frames), "files": files, "summary": summary}
     if built or meta is None:
-        _atomic_json(out / "summary.json", summary)
-        _atomic_json(out / "normalization.json", compute_normalization(out, sorted(files)))
-        _atomic_json(meta_path, new_meta)
+        write_json_atomic(out / "summary.json", summary)
+        write_json_atomic(out / "normalization.json", compute_normalization(out, sorted(files)))
+        write_json_atomic(meta_path, new_meta)
     return CacheInfo(out, key, len(frames), built, time.perf_counter() - t0)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .constants import PDG_PROTON  # noqa: F401  (the only secondary species)
+
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from .beam import Beam
 from .constants import HIGHLAND_E, HIGHLAND_LOG, p_beta_c
 from .geometry import Geometry, Phantom, Sensor, Slab
 from .materials import load_materials

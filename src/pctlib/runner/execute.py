@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
 import subprocess
 import time
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..fileio import write_json_atomic
 from ..paths import package_root
 from .param_set import Execution
 
@@ -75,12 +75,6 @@ def read_manifest(run_dir: Path) -> dict[str, Any] | None:
         return json.loads((run_dir / MANIFEST).read_text())
     except (OSError, json.JSONDecodeError):
         return None
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def _now() -> str:
@@ -139,7 +133,7 @@ def execute(
         "status": "running",
         "error": None,
     }
-    _write_json_atomic(run_dir / MANIFEST, manifest)
+    write_json_atomic(run_dir / MANIFEST, manifest)
     t0 = time.perf_counter()
     try:
         prepare_input(execution.source, run_dir / "input.ipynb")
@@ -153,7 +147,7 @@ def execute(
             log_output=False,
         )
         manifest["status"] = "completed"
-        _write_json_atomic(results_dir / "provenance.json", {
+        write_json_atomic(results_dir / "provenance.json", {
             k: manifest[k] for k in ("params_name", "notebook", "key", "parameters", "code_hash", "git", "start")
         })
     except pm.PapermillExecutionError as exc:
@@ -175,7 +169,7 @@ def execute(
         }
     manifest["end"] = _now()
     manifest["seconds"] = round(time.perf_counter() - t0, 3)
-    _write_json_atomic(run_dir / MANIFEST, manifest)
+    write_json_atomic(run_dir / MANIFEST, manifest)
     return manifest
 
 
