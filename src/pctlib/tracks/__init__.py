@@ -1,0 +1,1 @@
+"""Tracks from assigned segments, the track filter and the reconstruction metrics."""

@@ -1,0 +1,53 @@
+"""Reconstruction metrics. Every function returns a documented dict; an empty denominator gives NaN, not an error.
+
+Definitions (paper Eq. 16; REFERENCE.md):
+
+* edge TPR = TP / (TP + FN), FPR = FP / (FP + TN) over hit-graph segments, a segment predicted true when its score
+  is at least ``threshold`` (0.5);
+* track filter: a track is kept when it has more than ``min_hits`` (4) hits and the energy deposit of its deepest
+  hit exceeds ``min_last_edep`` MeV (0.0625, the released code's value; the paper's text says 0.625);
+* a track is *correct* when all its hits belong to the same primary (same eventID, no noise hit);
+* purity = correct tracks / tracks after the filter;
+* efficiency = correct tracks of primaries without an inelastic nuclear interaction (at most one counted per
+  primary) / number of such primaries in the frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .build import Tracks
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num) / float(den) if den else math.nan
+
+
+def edge_metrics(scores: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> dict:
+    """{'tp', 'fp', 'tn', 'fn', 'tpr', 'fpr'} of segment scores against the truth."""
+    pred = np.asarray(scores) >= threshold
+    t = np.asarray(truth).astype(bool)
+    tp, fp = int((pred & t).sum()), int((pred & ~t).sum())
+    fn, tn = int((~pred & t).sum()), int((~pred & ~t).sum())
+    return {"tp": tp, "fp": fp, "tn": tn, "fn": fn, "tpr": _ratio(tp, tp + fn), "fpr": _ratio(fp, fp + tn)}
+
+
+def track_metrics(tracks: Tracks, hit_event: np.ndarray, hit_edep: np.ndarray, hit_clean: np.ndarray,
+                  n_clean_primaries: int, min_hits: int = 4, min_last_edep: float = 0.0625) -> dict:
+    """{'tracks', 'tracks_filtered', 'correct', 'correct_clean', 'purity', 'efficiency'} of one frame."""
+    ev = np.asarray(hit_event)
+    kept = correct = 0
+    clean_found: set[int] = set()
+    for h in tracks.hits:
+        if h.size <= min_hits or hit_edep[h[-1]] <= min_last_edep:
+            continue
+        kept += 1
+        e = ev[h]
+        if e[0] >= 0 and np.all(e == e[0]):
+            correct += 1
+            if bool(np.all(hit_clean[h])):
+                clean_found.add(int(e[0]))
+    return {"tracks": len(tracks), "tracks_filtered": kept, "correct": correct, "correct_clean": len(clean_found),
+            "purity": _ratio(correct, kept), "efficiency": _ratio(len(clean_found), n_clean_primaries)}

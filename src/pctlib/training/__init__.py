@@ -1,0 +1,1 @@
+"""Training the edge scorer: predict-then-track and predict-and-track (paper Sec. 4.4)."""

@@ -1,0 +1,256 @@
+"""Training predict-then-track (BCE on scores) or predict-and-track (Hamming loss through the blackbox assignment).
+
+One run lives in a folder: ``config.json`` (the request; a different request for the same folder is refused),
+``metrics.csv`` (one row per step and split: step, split, tpr, fpr, purity, efficiency, loss; TPR and FPR are those
+of the *reconstructed* segments, i.e. of the assignment, as in the paper's Sec. 5), ``last.pt`` and
+``best.pt`` (model, optimizer, scheduler and every RNG state; written atomically every ``eval_every`` steps; best by
+validation purity). A run that finds ``last.pt`` resumes from it and ends bit-identical to an uninterrupted run on
+the CPU (tested). Steps use ``batch_frames`` frames by gradient accumulation, as the paper does.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..assign.batch import assign_scores
+from ..assign.blackbox import assign_differentiable
+from ..assign.layout import layout_of_graph
+from ..assign.losses import hamming_loss, segment_weights
+from ..fileio import write_bytes_atomic, write_json_atomic
+from ..models.interaction_network import EdgeScorer, ModelConfig
+from ..tracks.build import build_tracks
+from ..tracks.metrics import edge_metrics, track_metrics
+
+METRIC_FIELDS = ["step", "split", "tpr", "fpr", "purity", "efficiency", "loss"]
+
+
+class TrainError(RuntimeError):
+    """A run that cannot start (mismatching configuration, empty dataset)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    mode: str = "ptt"  # ptt: BCE on scores; pat: Hamming loss of the assignment
+    lam: float = 50.0  # blackbox interpolation (pat)
+    scale_by_lambda: bool = True  # False: the released code's gradient without 1/lambda
+    steps: int = 200
+    batch_frames: int = 32
+    lr: float = 1e-3
+    step_lr: bool = False  # StepLR(step_size=lr_step, gamma=lr_gamma) as in the released code
+    lr_step: int = 1000
+    lr_gamma: float = 0.5
+    eval_every: int = 100
+    max_val_frames: int = 50
+    w_tracker: float = 1.0
+    w_calorimeter: float = 1.0
+    seed: int = 0
+    min_track_hits: int = 4
+    min_last_edep: float = 0.0625
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def __post_init__(self):
+        if self.mode not in ("ptt", "pat"):
+            raise TrainError(f"mode must be 'ptt' or 'pat', got {self.mode!r}")
+        if self.steps < 1 or self.batch_frames < 1 or self.eval_every < 1:
+            raise TrainError("steps, batch_frames and eval_every must be positive")
+        if self.lam <= 0:
+            raise TrainError(f"lam must be positive, got {self.lam}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _rng_state(gen: torch.Generator) -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "sampler": gen.get_state()}
+
+
+def _set_rng_state(state: dict, gen: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    gen.set_state(state["sampler"])
+
+
+def frame_loss(model: EdgeScorer, g, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss of one frame and its scores."""
+    logits = model.logits(g.x, g.edge_index, g.edge_u)
+    weights = segment_weights(g.hit_x[g.hit_edge_index[0], 4].long(), config.w_tracker, config.w_calorimeter)
+    if config.mode == "ptt":
+        loss = F.binary_cross_entropy_with_logits(logits, g.y, weight=weights) if logits.numel() else logits.sum()
+        return loss, torch.sigmoid(logits)
+    scores = torch.sigmoid(logits)
+    y_hat = assign_differentiable(scores, layout_of_graph(g), config.lam, config.scale_by_lambda)
+    loss = hamming_loss(y_hat, g.y, weights) if scores.numel() else scores.sum()
+    return loss, scores
+
+
+@torch.no_grad()
+def evaluate(model: EdgeScorer, frames, config: TrainConfig) -> dict:
+    """TPR/FPR of the reconstructed (assigned) segments and track purity/efficiency, pooled over ``frames``."""
+    was_training = model.training
+    model.eval()
+    tp = fp = tn = fn = 0
+    kept = correct = clean_found = clean_total = 0
+    losses = []
+    for g in frames:
+        loss, scores = frame_loss(model, g, config)
+        losses.append(float(loss))
+        s = scores.cpu().numpy()
+        y = assign_scores(s, layout_of_graph(g))
+        m = edge_metrics(y, g.y.cpu().numpy())
+        tp, fp, tn, fn = tp + m["tp"], fp + m["fp"], tn + m["tn"], fn + m["fn"]
+        tr = build_tracks(g.hit_x.shape[0], g.hit_edge_index.cpu().numpy(), y)
+        tm = track_metrics(tr, g.hit_event.cpu().numpy(), g.hit_x[:, 0].cpu().numpy(), g.hit_clean.cpu().numpy(),
+                           int(g.n_clean_primaries), config.min_track_hits, config.min_last_edep)
+        kept, correct = kept + tm["tracks_filtered"], correct + tm["correct"]
+        clean_found, clean_total = clean_found + tm["correct_clean"], clean_total + int(g.n_clean_primaries)
+    model.train(was_training)
+
+    def r(a, b):
+        return a / b if b else math.nan
+
+    return {"tpr": r(tp, tp + fn), "fpr": r(fp, fp + tn), "purity": r(correct, kept),
+            "efficiency": r(clean_found, clean_total), "loss": float(np.mean(losses)) if losses else math.nan}
+
+
+def _check_config(run_dir: Path, config: TrainConfig, extra: dict) -> None:
+    path = run_dir / "config.json"
+    want = {"train": config.to_dict(), **extra}
+    if path.is_file():
+        have = json.loads(path.read_text())
+        if have != json.loads(json.dumps(want)):
+            diffs = [k for k in set(have) | set(want) if have.get(k) != json.loads(json.dumps(want)).get(k)]
+            detail = []
+            for k in diffs:
+                if k == "train":
+                    for kk in sorted(set(have["train"]) | set(want["train"])):
+                        a, b = have["train"].get(kk), json.loads(json.dumps(want["train"])).get(kk)
+                        if a != b:
+                            detail.append(f"train.{kk}: {a!r} in the folder, {b!r} requested")
+                else:
+                    detail.append(f"{k}: {have.get(k)!r} in the folder, {want.get(k)!r} requested")
+            raise TrainError(f"{run_dir} holds a run with another configuration ({'; '.join(detail)}); "
+                             "use another folder or delete this one")
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, want)
+
+
+def _save(path: Path, obj: dict) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, normalization: dict | None = None,
+          data_info: dict | None = None, progress: bool = True, stop_after: int | None = None) -> dict:
+    """Train (or resume) a run; returns the best validation metrics. ``stop_after`` ends the call early after that
+    many steps (as an interruption would)."""
+    run_dir = Path(run_dir)
+    if len(train_frames) == 0 or len(val_frames) == 0:
+        raise TrainError("training and validation sets must not be empty")
+    _check_config(run_dir, config, {"data": data_info or {}})
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    random.seed(config.seed)
+    norm = normalization or {}
+    model = EdgeScorer(config.model, norm.get("x_mean"), norm.get("x_std"))
+    opt = torch.optim.RMSprop(model.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, config.lr_step, config.lr_gamma) if config.step_lr else None
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    start, best = 0, {"purity": -math.inf}
+    last = run_dir / "last.pt"
+    if last.is_file():
+        ck = torch.load(last, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(ck["scheduler"])
+        _set_rng_state(ck["rng"], gen)
+        start, best = ck["step"], ck["best"]
+    metrics_path = run_dir / "metrics.csv"
+    if start == 0 and metrics_path.exists():
+        metrics_path.unlink()
+    # rows written after the last checkpoint are dropped: the resumed run writes them again
+    if metrics_path.exists():
+        rows = [r for r in csv.DictReader(open(metrics_path)) if int(r["step"]) <= start]
+        with open(metrics_path, "w", newline="") as fh:
+            w = csv.DictWriter(fh, METRIC_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+    fh = open(metrics_path, "a", newline="")
+    writer = csv.DictWriter(fh, METRIC_FIELDS)
+    if start == 0:
+        writer.writeheader()
+    val_subset = [val_frames[i] for i in range(min(len(val_frames), config.max_val_frames))]
+    model.train()
+    bar = tqdm(range(start + 1, config.steps + 1), desc=f"train {config.mode}", unit="step", disable=not progress,
+               initial=start, total=config.steps)
+    done = 0
+    t0 = time.perf_counter()
+    try:
+        for step in bar:
+            idx = torch.randint(len(train_frames), (config.batch_frames,), generator=gen).tolist()
+            opt.zero_grad(set_to_none=True)
+            total = 0.0
+            tp = fp = tn = fn = 0
+            for i in idx:
+                g = train_frames[i]
+                loss, scores = frame_loss(model, g, config)
+                (loss / config.batch_frames).backward()
+                total += float(loss.detach())
+                y_rec = assign_scores(scores.detach().numpy(), layout_of_graph(g))
+                m = edge_metrics(y_rec, g.y.numpy())
+                tp, fp, tn, fn = tp + m["tp"], fp + m["fp"], tn + m["tn"], fn + m["fn"]
+            opt.step()
+            if sched is not None:
+                sched.step()
+            writer.writerow({"step": step, "split": "train", "tpr": tp / (tp + fn) if tp + fn else math.nan,
+                             "fpr": fp / (fp + tn) if fp + tn else math.nan, "purity": math.nan,
+                             "efficiency": math.nan, "loss": total / config.batch_frames})
+            bar.set_postfix(loss=f"{total / config.batch_frames:.4g}")
+            if step % config.eval_every == 0 or step == config.steps:
+                val = evaluate(model, val_subset, config)
+                writer.writerow({"step": step, "split": "val", **val})
+                fh.flush()
+                state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                         "scheduler": sched.state_dict() if sched is not None else None,
+                         "rng": _rng_state(gen), "step": step, "config": config.to_dict(),
+                         "normalization": norm}
+                if not math.isnan(val["purity"]) and val["purity"] > best.get("purity", -math.inf):
+                    best = {**val, "step": step}
+                    _save(run_dir / "best.pt", {**state, "best": best})
+                state["best"] = best
+                _save(last, state)
+            done += 1
+            if stop_after is not None and done >= stop_after:
+                break
+    finally:
+        bar.close()
+        fh.close()
+    best = dict(best)
+    best["seconds_this_call"] = time.perf_counter() - t0
+    write_json_atomic(run_dir / "best.json", best)
+    return best
+
+
+def load_model(checkpoint: str | Path) -> EdgeScorer:
+    """The model of a checkpoint (``best.pt`` or ``last.pt``), in eval mode."""
+    ck = torch.load(checkpoint, weights_only=False)
+    cfg = ck["config"]["model"]
+    model = EdgeScorer(ModelConfig(**cfg), ck["normalization"].get("x_mean"), ck["normalization"].get("x_std"))
+    model.load_state_dict(ck["model"])
+    return model.eval()
