@@ -121,3 +121,24 @@ def test_repository_params_sets_are_valid():
         path = root / "params" / f"{name}.yaml"
         ps = load_param_set(path, root / "notebooks")
         assert expand(ps, root / "notebooks"), path
+
+
+def test_cases_combine_with_axes_and_are_validated(project):
+    path = write_params(project, """
+notebooks:
+  a_square:
+    cases:
+      - {mode: ptt}
+      - {mode: pat, scale: 2.0}
+    parameters:
+      x: [1, 2]
+""")
+    ex = expand(load_param_set(path, project / "notebooks"), project / "notebooks")
+    assert [e.key for e in ex] == ["mode-ptt_x-1", "mode-ptt_x-2", "mode-pat_scale-2.0_x-1", "mode-pat_scale-2.0_x-2"]
+    assert ex[2].parameters == {"mode": "pat", "scale": 2.0, "x": 1}
+    for bad, msg in [("cases: [{mode: tpp}]", r"cases\[0\]\.mode: 'tpp' is not allowed"),
+                     ("cases: [{x: [1, 2]}]", r"cases\[0\]\.x: a case holds single values"),
+                     ("cases: []", "cases must be a non-empty list")]:
+        path = write_params(project, f"notebooks:\n  a_square:\n    {bad}\n")
+        with pytest.raises(ParamsError, match=msg):
+            load_param_set(path, project / "notebooks")

@@ -14,7 +14,12 @@ A params file names notebooks and the values of their parameters::
           steps: 200
 
 A list value is a grid axis and the runner executes the cartesian product of all axes of a notebook. When the
-notebook's own default is a list, a plain list is a value and a *list of lists* is the axis.
+notebook's own default is a list, a plain list is a value and a *list of lists* is the axis. Combinations that are
+not a product are listed as ``cases`` (each a mapping of single values); the cases form one more axis::
+
+    04_train_run:
+      cases: [{mode: ptt}, {mode: pat, lam: 25.0}, {mode: pat, lam: 50.0}]
+      parameters: {seed: [0, 1, 2]}     # 3 cases x 3 seeds = 9 executions
 
 Every problem (unknown notebook, unknown or mistyped parameter, an empty grid axis, a malformed file) raises
 :class:`ParamsError` with a one-line message naming the key and the allowed values; nothing is executed.
@@ -36,7 +41,7 @@ from .notebook_params import RESERVED, NotebookError, NotebookSpec, read_noteboo
 
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")
 TOP_KEYS = ("description", "resources", "notebooks")
-ENTRY_KEYS = ("parameters", "resources")
+ENTRY_KEYS = ("parameters", "resources", "cases")
 
 
 class ParamsError(ValueError):
@@ -69,6 +74,7 @@ class ParamSet:
     resources: dict[str, float]
     notebooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     notebook_resources: dict[str, dict[str, float]] = field(default_factory=dict)
+    notebook_cases: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def _check_resources(value: Any, where: str) -> dict[str, float]:
@@ -114,6 +120,7 @@ def load_param_set(path: str | Path, notebooks_dir: Path) -> ParamSet:
     sources = notebook_sources(notebooks_dir)
     notebooks: dict[str, dict[str, Any]] = {}
     nb_resources: dict[str, dict[str, float]] = {}
+    case_cases: dict[str, list[dict[str, Any]]] = {}
     for nb_name, entry in entries.items():
         if nb_name not in sources:
             raise ParamsError(
@@ -135,6 +142,19 @@ def load_param_set(path: str | Path, notebooks_dir: Path) -> ParamSet:
         if not isinstance(params, dict):
             raise ParamsError(f"{path.name}: notebooks.{nb_name}.parameters must be a mapping")
         _validate_parameters(path.name, spec, params)
+        cases = entry.get("cases")
+        if cases is not None:
+            if not isinstance(cases, list) or not cases or not all(isinstance(c, dict) for c in cases):
+                raise ParamsError(f"{path.name}: notebooks.{nb_name}.cases must be a non-empty list of mappings")
+            for i, case in enumerate(cases):
+                _validate_parameters(path.name, spec, case, where_key=f"cases[{i}]")
+                for k, v in case.items():
+                    if _axis_values(spec.params[k].default, v) is not None:
+                        raise ParamsError(f"{path.name}: notebooks.{nb_name}.cases[{i}].{k}: a case holds single "
+                                          "values, not grid axes")
+                    if k in params:
+                        raise ParamsError(f"{path.name}: notebooks.{nb_name}.cases[{i}].{k}: also set in parameters")
+            case_cases[nb_name] = cases
         notebooks[nb_name] = params
         nb_resources[nb_name] = _check_resources(entry.get("resources"), f"{path.name}: notebooks.{nb_name}.resources")
     return ParamSet(
@@ -144,6 +164,7 @@ def load_param_set(path: str | Path, notebooks_dir: Path) -> ParamSet:
         resources=_check_resources(data.get("resources"), f"{path.name}: resources"),
         notebooks=notebooks,
         notebook_resources=nb_resources,
+        notebook_cases=case_cases,
     )
 
 
@@ -158,10 +179,10 @@ def _axis_values(spec_default: Any, value: Any) -> list[Any] | None:
     return value
 
 
-def _validate_parameters(fname: str, spec: NotebookSpec, params: dict[str, Any]) -> None:
+def _validate_parameters(fname: str, spec: NotebookSpec, params: dict[str, Any], where_key: str = "parameters") -> None:
     allowed = [p for p in spec.params if p not in RESERVED]
     for key, value in params.items():
-        where = f"{fname}: notebooks.{spec.name}.parameters.{key}"
+        where = f"{fname}: notebooks.{spec.name}.{where_key}.{key}"
         if key in RESERVED:
             raise ParamsError(f"{where}: {key!r} is set by the runner and cannot be given")
         if key not in spec.params:
@@ -208,11 +229,13 @@ def expand(param_set: ParamSet, notebooks_dir: Path, only: str | None = None) ->
             else:
                 axes.append((key, values))
         axis_names = tuple(a for a, _ in axes)
-        for combo in itertools.product(*(vals for _, vals in axes)):
-            point = dict(zip(axis_names, combo))
-            key = "_".join(f"{a}-{_slug(v)}" for a, v in point.items()) or "main"
-            params = {**fixed, **point}
-            out.append(Execution(nb, sources[nb], key, params, axis_names, resources))
+        cases = param_set.notebook_cases.get(nb) or [{}]
+        for case in cases:
+            for combo in itertools.product(*(vals for _, vals in axes)):
+                point = {**case, **dict(zip(axis_names, combo))}
+                key = "_".join(f"{a}-{_slug(v)}" for a, v in point.items()) or "main"
+                params = {**fixed, **point}
+                out.append(Execution(nb, sources[nb], key, params, tuple(point), resources))
     if not out:
         raise ParamsError(f"{param_set.name}: the grid is empty; nothing to execute")
     return out

@@ -1,0 +1,56 @@
+"""``pctlib train``: simulate (once) and build (once) the data, then train or resume one run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..cli import UsageError, register
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..training.data import DataSpec, feature_statistics, prepare
+    from ..training.loop import TrainConfig, TrainError, train
+
+    try:
+        phantoms = tuple(float(p) for p in args.phantoms.split(","))
+        cfg = TrainConfig(mode=args.mode, lam=args.lam, steps=args.steps, batch_frames=args.batch_frames,
+                          lr=args.lr, step_lr=args.step_lr, eval_every=args.eval_every, seed=args.seed,
+                          max_val_frames=args.max_val_frames, scale_by_lambda=not args.no_lambda_scaling)
+    except (ValueError, TrainError) as exc:
+        raise UsageError(str(exc)) from None
+    tr_spec = DataSpec("train", phantoms, args.train_primaries, args.data_seed)
+    va_spec = DataSpec("val", phantoms, args.val_primaries, args.data_seed + 1)
+    tr = prepare(tr_spec, args.data_root, progress=not args.no_progress)
+    va = prepare(va_spec, args.data_root, progress=not args.no_progress)
+    try:
+        best = train(cfg, tr, va, args.out, feature_statistics(tr),
+                     data_info={"train": vars(tr_spec), "val": vars(va_spec)}, progress=not args.no_progress)
+    except TrainError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(best, indent=1))
+    return 0
+
+
+@register("train", "train (or resume) an edge scorer, predict-then-track (ptt) or predict-and-track (pat)")
+def _train_cmd():
+    def configure(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--mode", choices=["ptt", "pat"], default="ptt")
+        p.add_argument("--lam", type=float, default=50.0, help="blackbox interpolation lambda (pat)")
+        p.add_argument("--no-lambda-scaling", action="store_true", help="released-code gradient without 1/lambda")
+        p.add_argument("--steps", type=int, default=10000)
+        p.add_argument("--batch-frames", type=int, default=32)
+        p.add_argument("--lr", type=float, default=1e-3)
+        p.add_argument("--step-lr", action="store_true", help="StepLR(1000, 0.5) as in the released code")
+        p.add_argument("--eval-every", type=int, default=100)
+        p.add_argument("--max-val-frames", type=int, default=50)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--phantoms", default="100,150,200", help="water phantoms [mm], comma separated")
+        p.add_argument("--train-primaries", type=int, default=100000, help="per phantom")
+        p.add_argument("--val-primaries", type=int, default=5000, help="per phantom")
+        p.add_argument("--data-seed", type=int, default=1)
+        p.add_argument("--data-root", default="data")
+        p.add_argument("--out", required=True, help="run folder (resumed when it holds the same configuration)")
+        p.add_argument("--no-progress", action="store_true")
+
+    return configure, cmd_train
