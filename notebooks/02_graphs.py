@@ -236,9 +236,9 @@ print(f"at 400 / 200 mrad: {100 * chosen['removed_all']:.1f} % of all candidate 
 # also includes the energy loss inside the phantom (18 mrad behind 100 mm of water, against 16.6 mrad from the
 # Highland formula at the entrance energy). We report the gap rather than moving the unpublished distance or the
 # filter to close it.
-
-A note on the line-graph sizes: the paper's line-edge counts relate to its node and edge counts as
-line_edges ≈ 6 × edges² / nodes, between our three-layer line graph (≈ 3 ×) and the count of *all* segment pairs
-sharing a hit, i.e. the line graph of the undirected hit graph (≈ 8 ×, column `pairs_any_shared_hit`). The
-published numbers may count the latter; our line graph follows the definition of the paper's text (segment pairs
-over three consecutive layers).
+#
+# A note on the line-graph sizes: the paper's line-edge counts relate to its node and edge counts as
+# line_edges ≈ 6 × edges² / nodes, between our three-layer line graph (≈ 3 ×) and the count of *all* segment pairs
+# sharing a hit, i.e. the line graph of the undirected hit graph (≈ 8 ×, column `pairs_any_shared_hit`). The
+# published numbers may count the latter; our line graph follows the definition of the paper's text (segment pairs
+# over three consecutive layers).

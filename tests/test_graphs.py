@@ -158,7 +158,7 @@ def test_cache_build_reuse_repair_and_invalidation(tmp_path):
     assert info2.built == 3 and info2.key != info.key
     ds = GraphDataset(out, max_cached=2)
     assert len(ds) == 3 and len(ds.summary) == 3
-    g0, g1, g2 = ds[0], ds[1], ds[2]
+    g0, _, g2 = ds[0], ds[1], ds[2]
     assert len(ds._cache) == 2 and g0.x.shape[1] == 8
     assert ds.summary[2]["line_nodes"] == g2.x.shape[0]
     assert len(ds.normalization["x_mean"]) == 8
