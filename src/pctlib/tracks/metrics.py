@@ -51,3 +51,43 @@ def track_metrics(tracks: Tracks, hit_event: np.ndarray, hit_edep: np.ndarray, h
                 clean_found.add(int(e[0]))
     return {"tracks": len(tracks), "tracks_filtered": kept, "correct": correct, "correct_clean": len(clean_found),
             "purity": _ratio(correct, kept), "efficiency": _ratio(len(clean_found), n_clean_primaries)}
+
+
+def particle_efficiencies(tracks: Tracks, hit_event: np.ndarray, hit_track: np.ndarray, min_hits: int = 3) -> dict:
+    """The thesis' efficiencies (gnn_tracking conventions), for reconstructed tracks with at least ``min_hits`` hits.
+
+    A *particle* is one simulated particle, (eventID, trackID), noise excluded; particles with fewer than
+    ``min_hits`` hits in the frame are not counted.
+
+    * double-majority: particles for which some track has > 50 % of its hits from the particle and holds > 50 % of
+      the particle's hits, over particles;
+    * perfect: particles for which some track holds exactly the particle's hits, over particles;
+    * LHC-style: tracks with > 75 % of their hits from one particle, over tracks.
+
+    Returns {'particles', 'tracks', 'double_majority', 'perfect', 'lhc'}.
+    """
+    ev, tr = np.asarray(hit_event), np.asarray(hit_track)
+    real = (ev >= 0) & (tr >= 0)
+    pid = np.where(real, ev.astype(np.int64) * 100000 + tr, -1)
+    ids, counts = np.unique(pid[real], return_counts=True)
+    size = dict(zip(ids.tolist(), counts.tolist()))
+    particles = {p for p, c in size.items() if c >= min_hits}
+    dm, perfect = set(), set()
+    lhc = n_tracks = 0
+    for h in tracks.hits:
+        if h.size < min_hits:
+            continue
+        n_tracks += 1
+        p, c = np.unique(pid[h], return_counts=True)
+        k = int(np.argmax(c))
+        top, top_count = int(p[k]), int(c[k])
+        if top < 0:
+            continue
+        if top_count > 0.75 * h.size:
+            lhc += 1
+        if top in particles and top_count > 0.5 * h.size and top_count > 0.5 * size[top]:
+            dm.add(top)
+        if top in particles and top_count == h.size == size[top]:
+            perfect.add(top)
+    return {"particles": len(particles), "tracks": n_tracks, "double_majority": _ratio(len(dm), len(particles)),
+            "perfect": _ratio(len(perfect), len(particles)), "lhc": _ratio(lhc, n_tracks)}
