@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Commands of later pipeline stages register themselves on import.
+from .commands import evaluate as _evaluate  # noqa: E402,F401
 from .commands import graphs as _graphs  # noqa: E402,F401
 from .commands import train as _train  # noqa: E402,F401
 from .commands import simulate as _simulate  # noqa: E402,F401

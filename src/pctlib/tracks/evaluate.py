@@ -1,0 +1,84 @@
+"""Evaluate a tracker (a trained GNN checkpoint or the track follower) frame by frame on a hit file.
+
+Both trackers see the same frames after the same reference preprocessing. The GNN tracker scores the segments of
+the hit graph, assigns them layer by layer and follows the chains; the track follower works on the hits directly.
+Per frame: sizes, edge TPR/FPR of the reconstructed segments (for the follower: consecutive hits of its tracks
+that are hit-graph segments), track counts, purity and efficiency after the filter, the thesis' efficiencies, and
+the reconstruction time (graph building excluded and given separately).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..assign.batch import assign_scores
+from ..assign.layout import layout_of_graph
+from ..graphs.build import graph_from_hits
+from ..graphs.config import GraphConfig
+from ..graphs.frames import preprocess, split_frames
+from ..io.readers import read_hits
+from .build import build_tracks
+from .follower import FollowerConfig, TrackFollower
+from .metrics import edge_metrics, particle_efficiencies, track_metrics
+
+
+def _segments_of_tracks(tracks, edge_index: np.ndarray) -> np.ndarray:
+    """0/1 per hit-graph edge: both hits consecutive in one track."""
+    pairs = {(int(a), int(b)) for h in tracks.hits for a, b in zip(h[:-1], h[1:])}
+    return np.array([(int(a), int(b)) in pairs for a, b in edge_index.T], dtype=np.int8)
+
+
+def evaluate_frames(hits: np.ndarray, primaries_per_frame: int, tracker: str, model=None,
+                    follower: FollowerConfig | None = None, min_last_edep: float = 0.0625,
+                    max_frames: int | None = None) -> list[dict]:
+    """Rows of per-frame metrics; ``tracker`` is 'gnn' (with ``model``) or 'track-follower'."""
+    cfg = GraphConfig(primaries_per_frame=primaries_per_frame)
+    follower_fn = TrackFollower(follower or FollowerConfig())
+    frames = split_frames(hits, primaries_per_frame)
+    if len(frames) > 1 and len(frames[-1]) < 0.5 * len(frames[0]):
+        frames = frames[:-1]  # a trailing partial frame is not a frame of this density
+    rows = []
+    for i, fh in enumerate(frames[:max_frames]):
+        t0 = time.perf_counter()
+        p = preprocess(fh, cfg)
+        g, sizes = graph_from_hits(p, cfg, preprocessed=True)
+        t_graph = time.perf_counter() - t0
+        ei = g.hit_edge_index.numpy()
+        t1 = time.perf_counter()
+        if tracker == "gnn":
+            with torch.no_grad():
+                scores = model(g).numpy()
+            y = assign_scores(scores, layout_of_graph(g))
+            tracks = build_tracks(g.hit_x.shape[0], ei, y)
+        else:
+            tracks = follower_fn(g.hit_x[:, 1:4].numpy(), g.hit_x[:, 4].long().numpy())
+            y = _segments_of_tracks(tracks, ei)
+        t_track = time.perf_counter() - t1
+        em = edge_metrics(y, g.y.numpy())
+        tm = track_metrics(tracks, g.hit_event.numpy(), g.hit_x[:, 0].numpy(), g.hit_clean.numpy(),
+                           int(g.n_clean_primaries), min_last_edep=min_last_edep)
+        pe = particle_efficiencies(tracks, g.hit_event.numpy(), g.hit_track.numpy())
+        rows.append({"algorithm": tracker, "primaries_per_frame": primaries_per_frame, "frame": i,
+                     "hits": sizes["hits"], "segments": sizes["edges"], "tpr": em["tpr"], "fpr": em["fpr"],
+                     **{k: tm[k] for k in ("tracks", "tracks_filtered", "correct", "purity", "efficiency")},
+                     "clean_primaries": int(g.n_clean_primaries),
+                     "double_majority": pe["double_majority"], "perfect": pe["perfect"], "lhc": pe["lhc"],
+                     "graph_seconds": t_graph, "tracking_seconds": t_track})
+    return rows
+
+
+def evaluate_file(path: str | Path, densities: list[int], tracker: str, model=None,
+                  follower: FollowerConfig | None = None, min_last_edep: float = 0.0625,
+                  max_frames: int | None = None) -> pd.DataFrame:
+    hits = read_hits(path)
+    rows = []
+    for n in densities:
+        rows += evaluate_frames(hits, n, tracker, model, follower, min_last_edep, max_frames)
+    df = pd.DataFrame(rows)
+    df.insert(1, "data", Path(path).name)
+    return df
