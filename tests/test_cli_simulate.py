@@ -57,3 +57,22 @@ def test_repository_datasets_file_is_valid():
     spec = yaml.safe_load((ROOT / "params" / "datasets.yaml").read_text())
     assert len(spec["sets"]) == 9 and len({s["seed"] for s in spec["sets"]}) == 9
     assert sum(s["primaries"] for s in spec["sets"]) == 345000
+
+
+def test_evaluate_track_follower_writes_a_tidy_csv(tmp_path, capsys):
+    import pandas as pd
+
+    hits = tmp_path / "t.npz"
+    assert main(["simulate", "--phantom-mm", "200", "--primaries", "120", "--seed", "3", "--out", str(hits),
+                 "--no-progress"]) == 0
+    out = tmp_path / "ev.csv"
+    assert main(["evaluate", "--model", "track-follower", "--data", str(hits), "--primaries-per-frame", "30,60",
+                 "--out", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert set(df.primaries_per_frame) == {30, 60} and (df.algorithm == "track-follower").all()
+    for col in ("purity", "efficiency", "tpr", "fpr", "double_majority", "tracking_seconds"):
+        assert col in df.columns
+    assert df.purity.between(0, 1).all()
+    assert main(["evaluate", "--model", str(tmp_path / "none.pt"), "--data", str(hits), "--out", str(out)]) == 2
+    assert main(["evaluate", "--model", "track-follower", "--data", str(hits), "--primaries-per-frame", "x",
+                 "--out", str(out)]) == 2
