@@ -36,6 +36,7 @@ phantoms = [100.0, 150.0, 200.0]
 train_primaries = 6000  # per phantom
 val_primaries = 1000  # per phantom
 data_seed = 1
+device = "auto"  # auto: a GPU when there is one
 
 # %%
 import hashlib
@@ -67,7 +68,7 @@ print(f"{len(train_frames)} training frames, {len(val_frames)} validation frames
 
 # %%
 best = train(cfg, train_frames, val_frames, run_dir, norm,
-             data_info={"train": vars(tr_spec), "val": vars(va_spec)})
+             data_info={"train": vars(tr_spec), "val": vars(va_spec)}, device=device)
 out = results_folder(results_dir)
 shutil.copy(run_dir / "metrics.csv", out / "metrics.csv")
 save_json({"mode": mode, "lam": lam, "seed": seed, "best": best, "config": cfg.to_dict(),

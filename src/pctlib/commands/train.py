@@ -25,7 +25,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     va = prepare(va_spec, args.data_root, progress=not args.no_progress)
     try:
         best = train(cfg, tr, va, args.out, feature_statistics(tr),
-                     data_info={"train": vars(tr_spec), "val": vars(va_spec)}, progress=not args.no_progress)
+                     data_info={"train": vars(tr_spec), "val": vars(va_spec)}, progress=not args.no_progress,
+                     device=args.device)
     except TrainError as exc:
         raise UsageError(str(exc)) from None
     print(json.dumps(best, indent=1))
@@ -51,6 +52,7 @@ def _train_cmd():
         p.add_argument("--data-seed", type=int, default=1)
         p.add_argument("--data-root", default="data")
         p.add_argument("--out", required=True, help="run folder (resumed when it holds the same configuration)")
+        p.add_argument("--device", default="auto", help="cpu, cuda, or auto (a GPU when there is one)")
         p.add_argument("--no-progress", action="store_true")
 
     return configure, cmd_train

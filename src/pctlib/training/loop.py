@@ -155,10 +155,19 @@ def _save(path: Path, obj: dict) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
+def resolve_device(device: str | None) -> torch.device:
+    """``auto`` (or None): CUDA when available, else the CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, normalization: dict | None = None,
-          data_info: dict | None = None, progress: bool = True, stop_after: int | None = None) -> dict:
+          data_info: dict | None = None, progress: bool = True, stop_after: int | None = None,
+          device: str | None = "cpu", max_seconds: float | None = None) -> dict:
     """Train (or resume) a run; returns the best validation metrics. ``stop_after`` ends the call early after that
-    many steps (as an interruption would)."""
+    many steps (as an interruption would); ``max_seconds`` ends it after the first checkpoint past that time.
+    Frames are moved to ``device`` as they are used (the same code on CPU and GPU)."""
     run_dir = Path(run_dir)
     if len(train_frames) == 0 or len(val_frames) == 0:
         raise TrainError("training and validation sets must not be empty")
@@ -167,14 +176,15 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
     np.random.seed(config.seed)
     random.seed(config.seed)
     norm = normalization or {}
-    model = EdgeScorer(config.model, norm.get("x_mean"), norm.get("x_std"))
+    dev = resolve_device(device)
+    model = EdgeScorer(config.model, norm.get("x_mean"), norm.get("x_std")).to(dev)
     opt = torch.optim.RMSprop(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, config.lr_step, config.lr_gamma) if config.step_lr else None
     gen = torch.Generator().manual_seed(config.seed + 1)
     start, best = 0, {"purity": -math.inf}
     last = run_dir / "last.pt"
     if last.is_file():
-        ck = torch.load(last, weights_only=False)
+        ck = torch.load(last, weights_only=False, map_location=dev)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         if sched is not None:
@@ -195,7 +205,7 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
     writer = csv.DictWriter(fh, METRIC_FIELDS)
     if start == 0:
         writer.writeheader()
-    val_subset = [val_frames[i] for i in range(min(len(val_frames), config.max_val_frames))]
+    val_subset = [val_frames[i].to(dev) for i in range(min(len(val_frames), config.max_val_frames))]
     model.train()
     bar = tqdm(range(start + 1, config.steps + 1), desc=f"train {config.mode}", unit="step", disable=not progress,
                initial=start, total=config.steps)
@@ -208,12 +218,12 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
             total = 0.0
             tp = fp = tn = fn = 0
             for i in idx:
-                g = train_frames[i]
+                g = train_frames[i].to(dev)
                 loss, scores = frame_loss(model, g, config)
                 (loss / config.batch_frames).backward()
                 total += float(loss.detach())
-                y_rec = assign_scores(scores.detach().numpy(), layout_of_graph(g))
-                m = edge_metrics(y_rec, g.y.numpy())
+                y_rec = assign_scores(scores.detach().cpu().numpy(), layout_of_graph(g))
+                m = edge_metrics(y_rec, g.y.cpu().numpy())
                 tp, fp, tn, fn = tp + m["tp"], fp + m["fp"], tn + m["tn"], fn + m["fn"]
             opt.step()
             if sched is not None:
@@ -238,6 +248,8 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
             done += 1
             if stop_after is not None and done >= stop_after:
                 break
+            if max_seconds is not None and step % config.eval_every == 0 and time.perf_counter() - t0 > max_seconds:
+                break
     finally:
         bar.close()
         fh.close()
@@ -249,7 +261,7 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
 
 def load_model(checkpoint: str | Path) -> EdgeScorer:
     """The model of a checkpoint (``best.pt`` or ``last.pt``), in eval mode."""
-    ck = torch.load(checkpoint, weights_only=False)
+    ck = torch.load(checkpoint, weights_only=False, map_location="cpu")
     cfg = ck["config"]["model"]
     model = EdgeScorer(ModelConfig(**cfg), ck["normalization"].get("x_mean"), ck["normalization"].get("x_std"))
     model.load_state_dict(ck["model"])
