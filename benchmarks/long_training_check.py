@@ -29,6 +29,8 @@ def main() -> None:
     ap.add_argument("--train-primaries", type=int, default=20000)
     ap.add_argument("--test-primaries", type=int, default=1500)
     ap.add_argument("--out", default="long_training_check")
+    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--batch-frames", type=int, default=32)
     args = ap.parse_args()
     from pctlib.io.readers import read_hits
     from pctlib.tracks.evaluate import evaluate_frames
@@ -42,7 +44,8 @@ def main() -> None:
     va = prepare(DataSpec("val", phantoms, max(args.train_primaries // 10, 500), 2), out / "data", progress=False)
     te = prepare(DataSpec("test", phantoms, args.test_primaries, 9), out / "data", progress=False)
     print(f"data: {len(tr)} / {len(va)} / {len(te)} frames in {time.perf_counter() - t0:.0f} s", flush=True)
-    cfg = TrainConfig(mode=args.mode, steps=10000, batch_frames=32, eval_every=100, max_val_frames=30)
+    cfg = TrainConfig(mode=args.mode, steps=10000, batch_frames=args.batch_frames, eval_every=args.eval_every,
+                      max_val_frames=30)
     best = train(cfg, tr, va, out / f"run_{args.mode}", feature_statistics(tr), progress=False, device=args.device,
                  max_seconds=60 * args.minutes)
     print("best validation:", json.dumps(best), flush=True)
