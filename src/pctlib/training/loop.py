@@ -84,16 +84,25 @@ def _set_rng_state(state: dict, gen: torch.Generator) -> None:
     gen.set_state(state["sampler"])
 
 
-def frame_loss(model: EdgeScorer, g, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Loss of one frame and its scores."""
+def frame_step(model: EdgeScorer, g, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Loss of one frame, its scores, and the assignment of its segments (0/1 numpy): PAT's loss already solves
+    the assignment, which is reused instead of being solved again for the metrics."""
     logits = model.logits(g.x, g.edge_index, g.edge_u)
     weights = segment_weights(g.hit_x[g.hit_edge_index[0], 4].long(), config.w_tracker, config.w_calorimeter)
+    layout = layout_of_graph(g)
+    scores = torch.sigmoid(logits)
     if config.mode == "ptt":
         loss = F.binary_cross_entropy_with_logits(logits, g.y, weight=weights) if logits.numel() else logits.sum()
-        return loss, torch.sigmoid(logits)
-    scores = torch.sigmoid(logits)
-    y_hat = assign_differentiable(scores, layout_of_graph(g), config.lam, config.scale_by_lambda)
+        assigned = assign_scores(scores.detach().cpu().numpy(), layout)
+        return loss, scores, assigned
+    y_hat = assign_differentiable(scores, layout, config.lam, config.scale_by_lambda)
     loss = hamming_loss(y_hat, g.y, weights) if scores.numel() else scores.sum()
+    return loss, scores, y_hat.detach().cpu().numpy().astype(np.int8)
+
+
+def frame_loss(model: EdgeScorer, g, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss of one frame and its scores."""
+    loss, scores, _ = frame_step(model, g, config)
     return loss, scores
 
 
@@ -106,10 +115,8 @@ def evaluate(model: EdgeScorer, frames, config: TrainConfig) -> dict:
     kept = correct = clean_found = clean_total = 0
     losses = []
     for g in frames:
-        loss, scores = frame_loss(model, g, config)
+        loss, _, y = frame_step(model, g, config)
         losses.append(float(loss))
-        s = scores.cpu().numpy()
-        y = assign_scores(s, layout_of_graph(g))
         m = edge_metrics(y, g.y.cpu().numpy())
         tp, fp, tn, fn = tp + m["tp"], fp + m["fp"], tn + m["tn"], fn + m["fn"]
         tr = build_tracks(g.hit_x.shape[0], g.hit_edge_index.cpu().numpy(), y)
@@ -219,10 +226,9 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
             tp = fp = tn = fn = 0
             for i in idx:
                 g = train_frames[i].to(dev)
-                loss, scores = frame_loss(model, g, config)
+                loss, _, y_rec = frame_step(model, g, config)
                 (loss / config.batch_frames).backward()
                 total += float(loss.detach())
-                y_rec = assign_scores(scores.detach().cpu().numpy(), layout_of_graph(g))
                 m = edge_metrics(y_rec, g.y.cpu().numpy())
                 tp, fp, tn, fn = tp + m["tp"], fp + m["fp"], tn + m["tn"], fn + m["fn"]
             opt.step()
