@@ -27,7 +27,9 @@ def test_bergen_dtc_layout():
     assert all(s.material == "silicon" and s.thickness_mm == 0.025 for s in sens)
     # slabs of one layer share a region; the phantom and the gap are regions of their own
     slabs = g.with_phantom(150).slabs()
-    assert slabs[0].kind == "phantom" and slabs[0].thickness_mm == 150 and slabs[0].z1_mm == pytest.approx(-350)
+    # the phantom is centred 270 mm upstream of the detector: its exit face at -270 + 75 mm
+    assert slabs[0].kind == "phantom" and slabs[0].thickness_mm == 150 and slabs[0].z1_mm == pytest.approx(-195)
+    assert slabs[0].z0_mm == pytest.approx(-345)
     assert len({s.region for s in slabs}) == 2 + 43 + 2  # phantom, gap, 43 stacks, 2 tracker gaps
 
 
@@ -53,6 +55,9 @@ def test_other_detectors_are_just_other_files():
     (lambda d: d["phantom"].update(thickness_mm=-1), r"phantom.thickness_mm: -1 must be non-negative"),
     (lambda d: d["phantom"].update(material="lead"), "unknown material 'lead'"),
     (lambda d: d.update(detector=[{"material": "air", "mm": 1.0}]), "no sensitive slab"),
+    (lambda d: d["phantom"].update(gap_to_detector_mm=100.0), "one of gap_to_detector_mm, centre_to_detector_mm"),
+    (lambda d: d["phantom"].pop("centre_to_detector_mm"), "one of gap_to_detector_mm, centre_to_detector_mm"),
+    (lambda d: d["phantom"].update(centre_to_detector_mm=40.0), "less than half the thickness"),
     (lambda d: d.update(materials={"foo": {"density": 1, "I_eV": 70, "X0_cm": 30, "composition": {"Xx": 1.0}}}),
      "unknown element 'Xx'"),
 ])
@@ -61,6 +66,27 @@ def test_bad_geometry_is_a_named_error(mutate, message):
     mutate(d)
     with pytest.raises(GeometryError, match=message):
         geometry_from_dict(d)
+
+
+def test_phantom_placement_centred_or_fixed_gap():
+    g = geometry_from_dict(_base())
+    assert g.phantom.centre_to_detector_mm == 270.0
+    for t in (0.0, 100.0, 200.0):  # centred: the gap shrinks by half the added thickness
+        p = g.with_phantom(t).phantom
+        assert p.gap_to_detector_mm == pytest.approx(270.0 - t / 2)
+        slabs = g.with_phantom(t).slabs()
+        centre = [0.5 * (s.z0_mm + s.z1_mm) for s in slabs if s.kind == "phantom"]
+        assert centre == ([pytest.approx(-270.0)] if t else [])
+    assert g.with_phantom(100, gap_mm=350).phantom.gap_to_detector_mm == 350  # explicit fixed gap
+    assert g.with_phantom(100, centre_mm=300).phantom.gap_to_detector_mm == 250
+    with pytest.raises(GeometryError, match="overlap"):
+        g.with_phantom(600)
+    with pytest.raises(GeometryError, match="not both"):
+        g.with_phantom(100, gap_mm=1, centre_mm=300)
+    d = _base()
+    d["phantom"] = {"material": "water", "thickness_mm": 100.0, "gap_to_detector_mm": 350.0}
+    fixed = geometry_from_dict(d)
+    assert fixed.with_phantom(200).phantom.gap_to_detector_mm == 350.0 and fixed.phantom.centre_to_detector_mm is None
 
 
 def test_missing_file(tmp_path):

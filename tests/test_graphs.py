@@ -43,7 +43,8 @@ def test_three_layer_frame_hit_graph_line_graph_features_labels():
     assert {e for e, t in truth.items() if t} == {(0, 2), (1, 3), (2, 4), (3, 5)}
     assert g.hit_layer_ptr.tolist() == [0, 2, 4, 6] and g.edge_layer_ptr.tolist() == [0, 4, 8]
     assert s == {"hits": 6, "edges": 8, "true_edges_kept": 4, "true_edges_removed": 0, "line_nodes": 8,
-                 "line_edges": 8, "segment_pairs_any_shared_hit": 16, "clean_primaries": 2}
+                 "line_edges": 8, "line_edges_both_directions": 16, "segment_pairs_any_shared_hit": 16,
+                 "clean_primaries": 2}
     # line-node features (E_i, E_j, x_i, y_i, z_i, x_j, y_j, z_j) of segment B -> C
     k = [i for i, e in enumerate(g.hit_edge_index.t().tolist()) if tuple(e) == (1, 2)][0]
     assert torch.allclose(g.x[k], torch.tensor([0.03, 0.021, 5.0, 0.0, 0.0, 0.0, 0.0, 50.0]))
@@ -135,6 +136,22 @@ def test_frames_split_by_consecutive_primaries():
     h = make_hits([(e, 1, 0, 0.0, 0.0, 0.02) for e in (10, 11, 12, 13, 14)])
     frames = split_frames(h, 2)
     assert [f["eventID"].tolist() for f in frames] == [[10, 11], [12, 13], [14]]
+
+
+def test_framing_recorded_versus_eventid():
+    # primary 12 left no hit (absorbed in the phantom); a noise hit carries eventID 12 (trackID -1)
+    h = make_hits([(e, 1, 0, 0.0, 0.0, 0.02) for e in (10, 11, 13, 14, 15)])
+    noise = h[:1].copy()
+    noise["eventID"], noise["trackID"] = 12, -1
+    h = np.concatenate([h, noise])
+    rec = split_frames(h, 2)  # recorded: 10 11 | 13 14 | 15; the noise hit joins the frame of event 13
+    assert [sorted(f["eventID"].tolist()) for f in rec] == [[10, 11], [12, 13, 14], [15]]
+    dlv = split_frames(h, 2, "eventid")  # delivered: 10 11 | 12 13 | 14 15
+    assert [sorted(f["eventID"].tolist()) for f in dlv] == [[10, 11], [12, 13], [14, 15]]
+    with pytest.raises(ValueError, match="framing"):
+        split_frames(h, 2, "time")
+    with pytest.raises(GraphConfigError, match="framing"):
+        GraphConfig(framing="time")
 
 
 def test_cache_build_reuse_repair_and_invalidation(tmp_path):

@@ -56,8 +56,11 @@ def _config_from_args(args):
         raise UsageError("--noise-rate must be >= 0 and --pixel-frames >= 1")
     if args.noise_rate > 0 and args.pixel_frames is None:
         raise UsageError("--noise-rate needs --pixel-frames N (noise is added per readout frame)")
+    if args.gap_mm is not None and args.centre_mm is not None:
+        raise UsageError("give --gap-mm or --centre-mm, not both")
     return SimulationConfig(
         geometry=str(args.geometry or DEFAULT_GEOMETRY), phantom_mm=args.phantom_mm, primaries=args.primaries,
+        gap_to_detector_mm=args.gap_mm, centre_to_detector_mm=args.centre_mm,
         seed=args.seed, chunk_size=args.chunk_size, beam=Beam(energy_mev=args.energy_mev),
         digitisation=Digitisation(pixel_clusters=args.pixel_frames is not None,
                                   frame_primaries=args.pixel_frames or 100, noise_rate=args.noise_rate),
@@ -153,6 +156,10 @@ def _simulate_cmd():
         p.add_argument("--out", required=True, help="output file (.npz or .parquet)")
         p.add_argument("--geometry", help="geometry YAML (default params/geometry/bergen_dtc.yaml)")
         p.add_argument("--energy-mev", type=float, default=230.0)
+        p.add_argument("--gap-mm", type=float, help="air gap from the phantom's exit to the detector [mm] "
+                                                    "(default: the geometry's placement)")
+        p.add_argument("--centre-mm", type=float, help="distance from the phantom's centre to the detector [mm]; "
+                                                       "the gap follows the thickness")
         p.add_argument("--format", choices=["npz", "parquet"], help="default: from the file suffix")
         p.add_argument("--chunk-size", type=int, default=20000, help="primaries per chunk (bounds memory)")
         p.add_argument("--pixel-frames", type=int, metavar="N",

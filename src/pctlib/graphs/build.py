@@ -73,6 +73,9 @@ def graph_from_hits(hits: np.ndarray, config: GraphConfig, device: str | torch.d
         "true_edges_removed": g.true_candidates - n_true,
         "line_nodes": int(x.shape[0]),
         "line_edges": int(pairs.shape[1]),
+        # as stored for message passing (PyG convention: each undirected edge in both directions); the count the
+        # published line-graph sizes match
+        "line_edges_both_directions": int(data.edge_index.shape[1]),
         "segment_pairs_any_shared_hit": count_all_shared_hit_pairs(g.edge_index, g.n_hits),
         "clean_primaries": g.n_clean_primaries,
     }

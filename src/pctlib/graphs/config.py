@@ -12,6 +12,9 @@ class GraphConfigError(ValueError):
 @dataclass(frozen=True)
 class GraphConfig:
     primaries_per_frame: int = 100
+    #: how primaries are counted into frames: "recorded" (N events that left hits, the reference convention) or
+    #: "eventid" (eventID // N, delivered primaries); see ``frames.py``
+    framing: str = "recorded"
     #: maximal angle to the z axis of a candidate segment in the calorimeter [rad]
     theta_calorimeter: float = 0.4
     #: maximal angle for segments into or between tracker layers (source layer < n_tracker_layers) [rad]
@@ -29,6 +32,8 @@ class GraphConfig:
     def __post_init__(self):
         if self.primaries_per_frame < 1:
             raise GraphConfigError(f"primaries_per_frame must be >= 1, got {self.primaries_per_frame}")
+        if self.framing not in ("recorded", "eventid"):
+            raise GraphConfigError(f"framing must be 'recorded' or 'eventid', got {self.framing!r}")
         for name in ("theta_calorimeter", "theta_tracker"):
             v = getattr(self, name)
             if not 0 < v < 1.5707963:

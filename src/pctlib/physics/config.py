@@ -19,7 +19,8 @@ DEFAULT_GEOMETRY = REPO_GEOMETRY / "bergen_dtc.yaml"
 class SimulationConfig:
     geometry: str = str(DEFAULT_GEOMETRY)
     phantom_mm: float = 100.0
-    gap_to_detector_mm: float | None = None  # None: the geometry's value
+    gap_to_detector_mm: float | None = None  # None: the geometry's placement
+    centre_to_detector_mm: float | None = None  # phantom centred this far upstream of the detector (gap follows t)
     primaries: int = 1000
     seed: int = 0
     chunk_size: int = 20000
@@ -29,7 +30,8 @@ class SimulationConfig:
     digitisation: Digitisation = field(default_factory=Digitisation)
 
     def load_geometry(self) -> Geometry:
-        return load_geometry(self.geometry).with_phantom(self.phantom_mm, self.gap_to_detector_mm)
+        return load_geometry(self.geometry).with_phantom(self.phantom_mm, self.gap_to_detector_mm,
+                                                         self.centre_to_detector_mm)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -51,9 +51,18 @@ class Sensor:
 
 @dataclass(frozen=True)
 class Phantom:
+    """The phantom slab upstream of the detector.
+
+    Its position is given one of two ways: ``gap_to_detector_mm`` fixes the air gap from the phantom's exit face to
+    the detector front, whatever the thickness; ``centre_to_detector_mm`` fixes the phantom's *centre* (the
+    isocentre of a pCT set-up, where the object sits and rotates) at that distance upstream of the detector front,
+    so the gap is ``centre_to_detector_mm - thickness_mm / 2`` and shrinks as the phantom grows.
+    """
+
     material: str
     thickness_mm: float
     gap_to_detector_mm: float
+    centre_to_detector_mm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,13 +87,34 @@ class Geometry:
         """z of the centre of every sensitive slab."""
         return [0.5 * (s.z0_mm + s.z1_mm) for s in self.detector if s.sensitive]
 
-    def with_phantom(self, thickness_mm: float | None = None, gap_mm: float | None = None) -> "Geometry":
+    def with_phantom(self, thickness_mm: float | None = None, gap_mm: float | None = None,
+                     centre_mm: float | None = None) -> "Geometry":
+        """The geometry with another phantom thickness and/or placement.
+
+        ``gap_mm`` fixes the exit gap; ``centre_mm`` the distance of the phantom's centre from the detector front;
+        neither: the placement of the geometry file (a fixed gap, or a fixed centre with the gap following the
+        thickness).
+        """
         ph = self.phantom
+        if gap_mm is not None and centre_mm is not None:
+            raise GeometryError("give the phantom's exit gap or its centre distance, not both")
         t = ph.thickness_mm if thickness_mm is None else float(thickness_mm)
-        g = ph.gap_to_detector_mm if gap_mm is None else float(gap_mm)
-        if t < 0 or g < 0:
-            raise GeometryError(f"phantom thickness and gap must be >= 0, got {t} and {g}")
-        return replace(self, phantom=Phantom(ph.material, t, g))
+        if t < 0:
+            raise GeometryError(f"phantom thickness must be >= 0, got {t}")
+        centre = None
+        if gap_mm is not None:
+            g = float(gap_mm)
+        elif centre_mm is not None or ph.centre_to_detector_mm is not None:
+            centre = float(centre_mm if centre_mm is not None else ph.centre_to_detector_mm)
+            g = centre - 0.5 * t
+            if g < 0:
+                raise GeometryError(f"a {t:g} mm phantom centred {centre:g} mm upstream of the detector would "
+                                    f"overlap it (gap {g:g} mm)")
+        else:
+            g = ph.gap_to_detector_mm
+        if g < 0:
+            raise GeometryError(f"phantom gap must be >= 0, got {g}")
+        return replace(self, phantom=Phantom(ph.material, t, g, centre))
 
     def slabs(self) -> list[Slab]:
         """Every slab from the phantom entrance to the last detector slab, in beam order."""
@@ -185,13 +215,23 @@ def geometry_from_dict(d: Any, where: str = "geometry") -> Geometry:
         raise GeometryError(f"{where}: sensor needs exactly {', '.join(sensor_keys)}")
     sensor = Sensor(*(_num(s[k], f"{where}: sensor.{k}") for k in sensor_keys))
     p = d.get("phantom") or {}
-    if set(p) != {"material", "thickness_mm", "gap_to_detector_mm"}:
-        raise GeometryError(f"{where}: phantom needs exactly material, thickness_mm, gap_to_detector_mm")
+    placements = {"gap_to_detector_mm", "centre_to_detector_mm"}
+    if not isinstance(p, dict) or set(p) - placements != {"material", "thickness_mm"} or len(set(p) & placements) != 1:
+        raise GeometryError(f"{where}: phantom needs exactly material, thickness_mm and one of gap_to_detector_mm, "
+                            f"centre_to_detector_mm")
     if p["material"] not in materials:
         raise GeometryError(f"{where}: phantom.material: unknown material {p['material']!r}; known: "
                             f"{', '.join(materials)}")
-    phantom = Phantom(p["material"], _num(p["thickness_mm"], f"{where}: phantom.thickness_mm", positive=False),
-                      _num(p["gap_to_detector_mm"], f"{where}: phantom.gap_to_detector_mm", positive=False))
+    thickness = _num(p["thickness_mm"], f"{where}: phantom.thickness_mm", positive=False)
+    if "gap_to_detector_mm" in p:
+        phantom = Phantom(p["material"], thickness,
+                          _num(p["gap_to_detector_mm"], f"{where}: phantom.gap_to_detector_mm", positive=False))
+    else:
+        centre = _num(p["centre_to_detector_mm"], f"{where}: phantom.centre_to_detector_mm", positive=False)
+        if centre < 0.5 * thickness:
+            raise GeometryError(f"{where}: phantom.centre_to_detector_mm {centre:g} is less than half the "
+                                f"thickness {thickness:g}: the phantom would overlap the detector")
+        phantom = Phantom(p["material"], thickness, centre - 0.5 * thickness, centre)
     flat = _expand(d.get("detector"), d.get("stacks") or {}, f"{where}: detector")
     slabs: list[Slab] = []
     z = 0.0
