@@ -50,24 +50,17 @@ from pctlib.graphs.build import graph_from_hits
 from pctlib.graphs.config import GraphConfig
 from pctlib.graphs.frames import split_frames
 from pctlib.paths import find_project_root
-from pctlib.physics.config import DEFAULT_GEOMETRY
-from pctlib.physics.geometry import load_geometry
-from pctlib.physics.simulate import Simulator
 from pctlib.report import save_figure, save_json, save_table
 from pctlib.tracks.build import build_tracks
 from pctlib.tracks.evaluate import evaluate_frames
+from pctlib.training.data import simulated_hits
 from pctlib.training.loop import load_model
 
 torch.set_num_threads(2)
 root = find_project_root(Path(results_dir).resolve())
-geometry = load_geometry(DEFAULT_GEOMETRY)
 test_hits = {}
 for k, t in enumerate(phantoms):
-    path = root / "data" / "hits" / f"test_{t:g}mm_{test_primaries}_s{test_seed}.npz"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Simulator(geometry.with_phantom(t)).run(test_primaries, seed=test_seed * 1000 + k, out=path)
-    test_hits[t] = path
+    test_hits[t] = simulated_hits(root / "data", "test", t, test_primaries, test_seed * 1000 + k)
 checkpoints = sorted((root / "runs" / params_name / "04_train_run").glob("*/train/*/best.pt"))
 models = []
 for ck in checkpoints:

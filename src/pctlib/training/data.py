@@ -1,7 +1,9 @@
 """Datasets for training: simulate hits per phantom (once), build the graph caches (once), and concatenate.
 
-Files go under ``root`` (``data/`` in the repository, ignored by git): ``hits/<name>_<phantom>mm_<n>_s<seed>.npz``
-and ``graphs/<same>_<ppf>/``; both are reused when present (the cache is keyed by content hash and parameters).
+Files go under ``root`` (``data/`` in the repository, ignored by git):
+``hits/<name>_<phantom>mm_<n>_s<seed>_<digest>.npz`` and ``graphs/<same>_<ppf>/``; both are reused when present.
+The digest is that of the full simulation configuration (geometry file content included), so a changed geometry or
+physics setting never reuses old hits; the graph cache is keyed by content hash and parameters.
 """
 
 from __future__ import annotations
@@ -13,9 +15,21 @@ import torch
 
 from ..graphs.config import GraphConfig
 from ..graphs.dataset import GraphDataset, build_cache
-from ..physics.config import DEFAULT_GEOMETRY
-from ..physics.geometry import load_geometry
+from ..physics.config import SimulationConfig
 from ..physics.simulate import Simulator
+
+
+def simulated_hits(root: str | Path, name: str, phantom_mm: float, primaries: int, seed: int,
+                   progress: bool = True) -> Path:
+    """Path of a hit file simulated with the default configuration, simulating it first when missing."""
+    cfg = SimulationConfig(phantom_mm=phantom_mm, primaries=primaries, seed=seed)
+    path = Path(root) / "hits" / f"{name}_{phantom_mm:g}mm_{primaries}_s{seed}_{cfg.digest()[:8]}.npz"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Simulator(cfg.load_geometry(), beam=cfg.beam, physics=cfg.physics, digitisation=cfg.digitisation,
+                  max_step_mm=cfg.max_step_mm).run(primaries, seed=seed, chunk_size=cfg.chunk_size, out=path,
+                                                   progress=progress)
+    return path
 
 
 class FrameList:
@@ -48,15 +62,10 @@ class DataSpec:
 
 def prepare(spec: DataSpec, root: str | Path, progress: bool = True, max_cached: int = 256) -> FrameList:
     root = Path(root)
-    geo = load_geometry(DEFAULT_GEOMETRY)
     parts = []
     for k, t in enumerate(spec.phantoms):
-        stem = f"{spec.name}_{t:g}mm_{spec.primaries}_s{spec.seed}"
-        hits = root / "hits" / f"{stem}.npz"
-        if not hits.is_file():
-            hits.parent.mkdir(parents=True, exist_ok=True)
-            Simulator(geo.with_phantom(t)).run(spec.primaries, seed=spec.seed * 1000 + k, out=hits, progress=progress)
-        out = root / "graphs" / f"{stem}_{spec.primaries_per_frame}"
+        hits = simulated_hits(root, spec.name, t, spec.primaries, spec.seed * 1000 + k, progress)
+        out = root / "graphs" / f"{hits.stem}_{spec.primaries_per_frame}"
         build_cache(hits, out, GraphConfig(primaries_per_frame=spec.primaries_per_frame), progress=progress)
         parts.append(GraphDataset(out, max_cached=max_cached))
     return FrameList(parts)
