@@ -62,15 +62,18 @@ val_frames = prepare(va_spec, data_root)
 norm = feature_statistics(train_frames)
 cfg = TrainConfig(mode=mode, lam=lam, seed=seed, steps=steps, batch_frames=batch_frames, eval_every=eval_every,
                   lr=lr, step_lr=step_lr, max_val_frames=max_val_frames)
-blob = json.dumps({"cfg": cfg.to_dict(), "tr": vars(tr_spec), "va": vars(va_spec)}, sort_keys=True, default=str)
+data_info = {"train": vars(tr_spec), "val": vars(va_spec), "train_data": train_frames.identity,
+             "val_data": val_frames.identity}
+blob = json.dumps({"cfg": cfg.to_dict(), **data_info}, sort_keys=True, default=str)
 run_dir = Path.cwd() / "train" / f"{mode}_lam{lam:g}_seed{seed}_{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 print(f"{len(train_frames)} training frames, {len(val_frames)} validation frames; run folder {run_dir}")
 
 # %%
 best = train(cfg, train_frames, val_frames, run_dir, norm,
-             data_info={"train": vars(tr_spec), "val": vars(va_spec)}, device=device)
+             data_info=data_info, device=device)
 out = results_folder(results_dir)
 shutil.copy(run_dir / "metrics.csv", out / "metrics.csv")
 save_json({"mode": mode, "lam": lam, "seed": seed, "best": best, "config": cfg.to_dict(),
+           "run_dir": str(run_dir.relative_to(root)) if run_dir.is_relative_to(root) else str(run_dir),
            "train_frames": len(train_frames), "val_frames": len(val_frames)}, out, "run")
 pd.read_csv(out / "metrics.csv").query("split == 'val'").tail(5)

@@ -37,6 +37,7 @@ test_seed = 9
 dpi = 110
 
 # %%
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -61,7 +62,12 @@ root = find_project_root(Path(results_dir).resolve())
 test_hits = {}
 for k, t in enumerate(phantoms):
     test_hits[t] = simulated_hits(root / "data", "test", t, test_primaries, test_seed * 1000 + k)
-checkpoints = sorted((root / "runs" / params_name / "04_train_run").glob("*/train/*/best.pt"))
+# the runs of this params set's grid, as recorded by 04_train_run (older run folders of changed data are ignored)
+run_files = sorted((Path(results_dir).resolve().parent / "04_train_run").glob("**/run.json"))
+checkpoints = [root / json.loads(f.read_text())["run_dir"] / "best.pt" for f in run_files]
+missing = [str(c) for c in checkpoints if not c.is_file()]
+if missing:
+    raise FileNotFoundError(f"checkpoints recorded by 04_train_run are missing: {missing}; rerun 04_train_run")
 models = []
 for ck in checkpoints:
     c = torch.load(ck, weights_only=False)["config"]

@@ -62,6 +62,12 @@ def test_a_folder_with_another_configuration_is_refused(data, tmp_path):
         train(TrainConfig(steps=1, batch_frames=1, eval_every=1, lr=0.01), tr, va, tmp_path, norm, progress=False)
     with pytest.raises(TrainError, match="mode must be"):
         TrainConfig(mode="ppt")
+    # the same request on other data (another hit file or graph parameters) is refused too
+    d = tmp_path / "d"
+    cfg = TrainConfig(steps=1, batch_frames=1, eval_every=1)
+    train(cfg, tr, va, d, norm, data_info={"train_data": ["key-a"]}, progress=False)
+    with pytest.raises(TrainError, match=r"data: .*key-a.* in the folder, .*key-b.* requested"):
+        train(cfg, tr, va, d, norm, data_info={"train_data": ["key-b"]}, progress=False)
 
 
 def test_batchnorm_freezing_and_functional_call(data):

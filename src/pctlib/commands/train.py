@@ -25,7 +25,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     va = prepare(va_spec, args.data_root, progress=not args.no_progress)
     try:
         best = train(cfg, tr, va, args.out, feature_statistics(tr),
-                     data_info={"train": vars(tr_spec), "val": vars(va_spec)}, progress=not args.no_progress,
+                     data_info={"train": vars(tr_spec), "val": vars(va_spec), "train_data": tr.identity,
+                                "val_data": va.identity}, progress=not args.no_progress,
                      device=args.device)
     except TrainError as exc:
         raise UsageError(str(exc)) from None

@@ -44,6 +44,11 @@ class FrameList:
     def __len__(self) -> int:
         return self.offsets[-1]
 
+    @property
+    def identity(self) -> list[str]:
+        """Cache keys of the parts (content hash of each hit file and the graph parameters): what the frames are."""
+        return [p.meta["key"] for p in self.parts]
+
     def __getitem__(self, i: int):
         for k, p in enumerate(self.parts):
             if i < self.offsets[k + 1]:
