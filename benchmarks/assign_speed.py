@@ -47,7 +47,7 @@ def main() -> None:
           f"{'forward ms':>10} {'backward ms':>11}")
     for n in (50, 100, 150):
         frames = [graph_from_hits(f, GraphConfig(primaries_per_frame=n))[0]
-                  for f in split_frames(hits, n)[: max(1, args.primaries // n)]]
+                  for f in split_frames(hits, n, drop_partial=True)]
         layouts = [layout_of_graph(g) for g in frames]
         kinds = {"random": [rng.random(g.hit_edge_index.shape[1]) for g in frames],
                  "noisy-truth": [np.clip(g.y.numpy() + 0.3 * rng.standard_normal(g.y.shape[0]), 0, 1)

@@ -43,7 +43,7 @@ def main() -> None:
           f"{'cache MB':>9} {'enc. MB':>8}")
     for n in (50, 100, 150):
         cfg = GraphConfig(primaries_per_frame=n)
-        frames = split_frames(hits, n)[: args.primaries // n]
+        frames = split_frames(hits, n, drop_partial=True)
         graph_from_hits(frames[0], cfg)  # warm-up
         t0 = time.perf_counter()
         out = [graph_from_hits(f, cfg) for f in frames]

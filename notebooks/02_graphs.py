@@ -34,7 +34,7 @@
 params_name = "interactive"  # set by the runner
 results_dir = "../results/interactive/02_graphs"  # set by the runner
 run_key = "main"  # set by the runner
-primaries_per_phantom = 6000  # simulated primaries per phantom for the size table
+primaries_per_phantom = 10000  # simulated primaries per phantom for the size table
 densities = [50, 100, 150]  # primaries per frame
 phantoms = [100.0, 150.0, 200.0]
 filter_frames = 100  # frames of 100 p+/F (spread over the phantoms) for the edge-filter study
@@ -167,7 +167,7 @@ rows = []
 for t in phantoms:
     for n in densities:
         c = GraphConfig(primaries_per_frame=n)
-        frames = split_frames(hits[t], n)[: primaries_per_phantom // n]
+        frames = split_frames(hits[t], n, drop_partial=True)
         stats = [graph_from_hits(f, c)[1] for f in frames]
         df = pd.DataFrame(stats)
         ref = HIT_GRAPH_SIZES.get((n, int(t)))

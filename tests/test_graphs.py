@@ -148,6 +148,9 @@ def test_framing_recorded_versus_eventid():
     assert [sorted(f["eventID"].tolist()) for f in rec] == [[10, 11], [12, 13, 14], [15]]
     dlv = split_frames(h, 2, "eventid")  # delivered: 10 11 | 12 13 | 14 15
     assert [sorted(f["eventID"].tolist()) for f in dlv] == [[10, 11], [12, 13], [14, 15]]
+    assert len(split_frames(h, 2, drop_partial=True)) == 2  # event 15 alone is not a frame of 2
+    assert len(split_frames(h, 2, "eventid", drop_partial=True)) == 3  # 14 15 ends the file's range
+    assert len(split_frames(h[h["eventID"] != 15], 2, "eventid", drop_partial=True)) == 2
     with pytest.raises(ValueError, match="framing"):
         split_frames(h, 2, "time")
     with pytest.raises(GraphConfigError, match="framing"):

@@ -45,9 +45,7 @@ class ScanConfig:
 def frame_sizes(hits: np.ndarray, density: int, config: GraphConfig | None = None) -> pd.DataFrame:
     """Sizes of every full frame of ``hits`` at ``density`` primaries per frame (a trailing partial frame dropped)."""
     cfg = config or GraphConfig(primaries_per_frame=density)
-    frames = split_frames(hits, density, cfg.framing)
-    if len(frames) > 1:
-        frames = frames[:-1]
+    frames = split_frames(hits, density, cfg.framing, drop_partial=True)
     rows = [graph_from_hits(f, cfg)[1] for f in frames]
     return pd.DataFrame(rows)
 

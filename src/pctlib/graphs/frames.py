@@ -53,15 +53,32 @@ def frame_index(hits: np.ndarray, primaries_per_frame: int, framing: str = "reco
     return rank // primaries_per_frame
 
 
-def split_frames(hits: np.ndarray, primaries_per_frame: int, framing: str = "recorded") -> list[np.ndarray]:
-    """The hits of each frame, in frame order (frames without any hit are kept as empty arrays)."""
+def split_frames(hits: np.ndarray, primaries_per_frame: int, framing: str = "recorded",
+                 drop_partial: bool = False) -> list[np.ndarray]:
+    """The hits of each frame, in frame order (frames without any hit are kept as empty arrays).
+
+    With ``drop_partial`` a last frame that cannot be shown to hold ``primaries_per_frame`` primaries is left out
+    (recorded framing: fewer recorded events; eventid framing: the file's last eventID ends before the frame's
+    range does), so that statistics of a density are not diluted by the remainder of the file.
+    """
     if hits.size == 0:
         return []
     f = frame_index(hits, primaries_per_frame, framing)
     order = np.argsort(f, kind="stable")
     f_sorted = f[order]
     bounds = np.searchsorted(f_sorted, np.arange(f_sorted[-1] + 2))
-    return [hits[order[bounds[i]:bounds[i + 1]]] for i in range(len(bounds) - 1)]
+    frames = [hits[order[bounds[i]:bounds[i + 1]]] for i in range(len(bounds) - 1)]
+    if drop_partial and frames:
+        last = frames[-1]
+        ev = last["eventID"].astype(np.int64)
+        if framing == "recorded":
+            complete = np.unique(ev[last["trackID"] >= 0]).size == primaries_per_frame
+        else:
+            first = int(hits["eventID"].min())
+            complete = int(ev.max()) == first + len(frames) * primaries_per_frame - 1
+        if not complete:
+            frames = frames[:-1]
+    return frames
 
 
 def merge_hits(hits: np.ndarray) -> np.ndarray:

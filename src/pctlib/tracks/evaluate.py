@@ -39,9 +39,7 @@ def evaluate_frames(hits: np.ndarray, primaries_per_frame: int, tracker: str, mo
     """Rows of per-frame metrics; ``tracker`` is 'gnn' (with ``model``) or 'track-follower'."""
     cfg = GraphConfig(primaries_per_frame=primaries_per_frame)
     follower_fn = TrackFollower(follower or FollowerConfig())
-    frames = split_frames(hits, primaries_per_frame)
-    if len(frames) > 1 and len(frames[-1]) < 0.5 * len(frames[0]):
-        frames = frames[:-1]  # a trailing partial frame is not a frame of this density
+    frames = split_frames(hits, primaries_per_frame, drop_partial=True)  # a partial frame is not of this density
     rows = []
     for i, fh in enumerate(frames[:max_frames]):
         t0 = time.perf_counter()
