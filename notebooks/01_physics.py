@@ -308,10 +308,10 @@ plt.show()
 # **What this shows.** Stopping, range straggling, multiple scattering and the nuclear attenuation follow their
 # references (tables above). Counted per *recorded* primary, our hits per primary agree with the published numbers
 # to within a few per cent at every thickness; counted per *delivered* primary they fall short by the fraction of
-# primaries that never reach the detector (about one in ten behind 100 mm, one in six behind 200 mm), which grows
-# with the phantom as the published numbers do not. The frame-to-frame spread points the same way: frames of N
-# recorded primaries scatter about as much as the published frames, frames of N delivered primaries clearly more
-# (columns `hits_per_frame_std*`), because the number of primaries that reach the detector then varies from frame
-# to frame. We conclude that the published frames hold N recorded primaries, and frame ours the same way. Primaries
-# without a nuclear interaction leave one hit per layer crossed; secondaries are protons only, from a simple model,
-# and add about one hit per primary behind 100 mm.
+# primaries that never reach the detector (column `recorded_fraction`: about 9 % of them behind 100 mm, 15 % behind
+# 200 mm), a shortfall that grows with the phantom while the published numbers show none. The frame-to-frame spread
+# points the same way: frames of N recorded primaries scatter somewhat less than the published frames, frames of N
+# delivered primaries clearly more (columns `hits_per_frame_std*`), because the number of primaries that reach the
+# detector then varies from frame to frame. We conclude that the published frames hold N recorded primaries, and
+# frame ours the same way. Primaries without a nuclear interaction leave one hit per layer crossed; secondaries
+# are protons only, from a simple model, and add about one hit per primary behind 100 mm.
