@@ -138,6 +138,17 @@ def test_frames_split_by_consecutive_primaries():
     assert [f["eventID"].tolist() for f in frames] == [[10, 11], [12, 13], [14]]
 
 
+def test_hit_graph_same_edges_with_or_without_a_common_z_per_layer():
+    # a layer whose hits share one z takes a faster path (dz a number); jittering z by 0.1 um forces the general
+    # (dz matrix) path, which must give the same segments
+    cfg = GraphConfig()
+    flat = build_hit_graph(preprocess(THREE, cfg), cfg)
+    jit = THREE.copy()
+    jit["posZ"] += 1e-4 * np.arange(jit.size)
+    general = build_hit_graph(preprocess(jit, cfg), cfg)
+    assert torch.equal(flat.edge_index, general.edge_index) and torch.equal(flat.edge_ptr, general.edge_ptr)
+
+
 def test_framing_recorded_versus_eventid():
     # primary 12 left no hit (absorbed in the phantom); a noise hit carries eventID 12 (trackID -1)
     h = make_hits([(e, 1, 0, 0.0, 0.0, 0.02) for e in (10, 11, 13, 14, 15)])

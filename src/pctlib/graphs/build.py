@@ -19,7 +19,7 @@ from torch_geometric.data import Data
 from .config import GraphConfig
 from .frames import preprocess
 from .hit_graph import build_hit_graph
-from .line_graph import count_all_shared_hit_pairs, line_node_features, pair_cosine_scalar, segment_pairs
+from .line_graph import count_all_shared_hit_pairs, line_node_features, pair_cosine_scalar, pair_indices
 
 
 class FrameGraph(Data):
@@ -45,13 +45,20 @@ def graph_from_hits(hits: np.ndarray, config: GraphConfig, device: str | torch.d
     """Build the graphs of one frame; return the graph and its size summary."""
     h = hits if preprocessed else preprocess(hits, config, epitaxial_um)
     g = build_hit_graph(h, config, device, epitaxial_um)
-    pairs = segment_pairs(g.edge_index, g.n_hits)
+    e_in, e_out, _ = pair_indices(g.edge_index, g.n_hits)
+    m = e_in.numel()
+    edge_index = torch.empty((2, 2 * m), dtype=torch.long, device=e_in.device)  # both directions of each pair
+    edge_index[0, :m] = e_in
+    edge_index[1, :m] = e_out
+    edge_index[0, m:] = e_out
+    edge_index[1, m:] = e_in
+    pairs = edge_index[:, :m]
     u = pair_cosine_scalar(g.pos, g.edge_index, pairs)
     x = line_node_features(g)
     hit_x = torch.cat([g.energy[:, None], g.pos, g.layer[:, None].float()], dim=1)
     data = FrameGraph(
         x=x,
-        edge_index=torch.cat([pairs, pairs.flip(0)], dim=1),
+        edge_index=edge_index,
         edge_u=torch.cat([u, u]),
         y=g.y,
         edge_clean=g.edge_clean,

@@ -100,20 +100,44 @@ def build_hit_graph(hits: np.ndarray, config: GraphConfig, device: str | torch.d
     layer = torch.as_tensor(layer_np, device=dev)
     srcs, tgts = [], []
     edge_ptr = [0]
+    # true candidates (same event, adjacent occupied layers, before the filter): sum over layer pairs and events
+    # of n_l(e) n_l+1(e), from one (layers x events) count table
     true_candidates = 0
+    ok = event_np >= 0
+    if n_layers > 1 and ok.any():
+        n_events = int(event_np[ok].max()) + 1
+        c = np.bincount(layer_np[ok] * n_events + event_np[ok], minlength=n_layers * n_events)
+        c = c.reshape(n_layers, n_events)
+        true_candidates = int((c[:-1] * c[1:]).sum())
+    x, yy, z = pos[:, 0], pos[:, 1], pos[:, 2]
+    # layers whose hits share one z (a simulation's mid-plane): dz is then a number, not a matrix
+    z_np = pos[:, 2].cpu().numpy() if n else np.zeros(0, np.float32)
+    flat = np.zeros(n_layers, bool)
+    z_of = np.zeros(n_layers)
+    occupied = np.diff(layer_ptr_np) > 0
+    if n:
+        zmin = np.minimum.reduceat(z_np, layer_ptr_np[:-1][occupied])
+        zmax = np.maximum.reduceat(z_np, layer_ptr_np[:-1][occupied])
+        flat[occupied] = zmin == zmax
+        z_of[occupied] = zmin
     for lay in range(n_layers - 1):
         a0, a1 = int(layer_ptr_np[lay]), int(layer_ptr_np[lay + 1])
         b1 = int(layer_ptr_np[lay + 2])
         if a1 == a0 or b1 == a1:
             edge_ptr.append(edge_ptr[-1])
             continue
-        d = pos[a1:b1].unsqueeze(0) - pos[a0:a1].unsqueeze(1)  # (na, nb, 3)
         theta = config.theta_tracker if lay < config.n_tracker_layers else config.theta_calorimeter
-        # angle < theta  <=>  dx^2 + dy^2 < tan^2(theta) dz^2 with dz > 0 (no atan2 on every candidate)
-        dz = d[..., 2]
-        keep = (d[..., 0] ** 2 + d[..., 1] ** 2 < math.tan(theta) ** 2 * dz * dz) & (dz > 0)
-        same = (event[a0:a1].unsqueeze(1) == event[a1:b1].unsqueeze(0)) & (event[a0:a1] >= 0).unsqueeze(1)
-        true_candidates += int(same.sum())
+        # angle < theta  <=>  dx^2 + dy^2 < tan^2(theta) dz^2 with dz > 0 (no atan2 on every candidate); one
+        # (na, nb) matrix per coordinate
+        dx = x[a1:b1].unsqueeze(0) - x[a0:a1].unsqueeze(1)
+        dy = yy[a1:b1].unsqueeze(0) - yy[a0:a1].unsqueeze(1)
+        r2 = dx.square_().add_(dy.square_())
+        if flat[lay] and flat[lay + 1]:
+            dz0 = float(z_of[lay + 1]) - float(z_of[lay])
+            keep = r2 < (dz0 * dz0 * math.tan(theta) ** 2 if dz0 > 0 else -1.0)
+        else:
+            dz = z[a1:b1].unsqueeze(0) - z[a0:a1].unsqueeze(1)
+            keep = (r2 < dz.square() * math.tan(theta) ** 2) & (dz > 0)
         i, j = torch.nonzero(keep, as_tuple=True)
         srcs.append(i + a0)
         tgts.append(j + a1)

@@ -27,27 +27,36 @@ def segment_pairs(edge_index: torch.Tensor, n_hits: int) -> torch.Tensor:
     Every edge k is repeated once per out-edge of its target hit; the out-edges of a hit are one contiguous range
     once edges are ordered by source (they already are when built by ``build_hit_graph``).
     """
+    e_in, e_out, _ = pair_indices(edge_index, n_hits)
+    return torch.stack([e_in, e_out]).long()
+
+
+def pair_indices(edge_index: torch.Tensor, n_hits: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(e_in, e_out, repeats) of :func:`segment_pairs` as int32; ``e_in`` is ``arange(E)`` repeated ``repeats``."""
     src, tgt = edge_index
     dev = edge_index.device
+    empty = torch.zeros(0, dtype=torch.int32, device=dev)
     if src.numel() == 0:
-        return torch.zeros((2, 0), dtype=torch.long, device=dev)
+        return empty, empty, empty
     if bool((src[1:] >= src[:-1]).all()):
         out_order = None
     else:
         out_order = torch.argsort(src, stable=True)
     outdeg = torch.bincount(src, minlength=n_hits)
     out_ptr = torch.cumsum(outdeg, 0) - outdeg
-    cnt = outdeg[tgt]
+    cnt = outdeg.index_select(0, tgt)
     total = int(cnt.sum())
     if total == 0:
-        return torch.zeros((2, 0), dtype=torch.long, device=dev)
-    e_in = torch.repeat_interleave(torch.arange(src.numel(), device=dev), cnt)
+        return empty, empty, cnt
+    # int32: half the memory traffic of int64 (a frame has far fewer than 2^31 segment pairs)
+    e_in = torch.repeat_interleave(torch.arange(src.numel(), device=dev, dtype=torch.int32), cnt, output_size=total)
     start = torch.cumsum(cnt, 0) - cnt
-    pos = out_ptr[tgt] - start  # out-edge position = pos[e_in] + running index
-    e_out = torch.arange(total, device=dev) + pos[e_in]
+    pos = (out_ptr.index_select(0, tgt) - start).to(torch.int32)  # out-edge position = pos[e_in] + running index
+    e_out = torch.arange(total, device=dev, dtype=torch.int32).add_(
+        torch.repeat_interleave(pos, cnt, output_size=total))
     if out_order is not None:
-        e_out = out_order[e_out]
-    return torch.stack([e_in, e_out])
+        e_out = out_order.index_select(0, e_out).to(torch.int32)
+    return e_in, e_out, cnt
 
 
 def line_node_features(g: HitGraph) -> torch.Tensor:
@@ -62,11 +71,12 @@ def pair_cosine_scalar(pos: torch.Tensor, edge_index: torch.Tensor, pairs: torch
     With unit segment vectors a, b: 1 - s_cos = |a - b|^2 / 2, and 1 - sqrt(c) = (1 - c) / (1 + sqrt(c)).
     """
     s, t = edge_index
-    seg = pos[t] - pos[s]
+    seg = pos.index_select(0, t) - pos.index_select(0, s)
     unit = seg / seg.norm(dim=1, keepdim=True).clamp_min(1e-30)
-    d = unit[pairs[0]] - unit[pairs[1]]
-    one_minus_c = (0.5 * (d * d).sum(1)).clamp(0.0, 1.0)
-    return one_minus_c / (1.0 + torch.sqrt(1.0 - one_minus_c))
+    d = unit.index_select(0, pairs[0])  # index_select and in-place steps: about twice as fast as fancy indexing
+    d.sub_(unit.index_select(0, pairs[1]))
+    one_minus_c = d.square_().sum(1).mul_(0.5).clamp_(0.0, 1.0)
+    return one_minus_c / (1.0 - one_minus_c).sqrt_().add_(1.0)
 
 
 def sinusoidal_encoding(u: torch.Tensor, dim: int = 128, scaling: float = 0.001) -> torch.Tensor:
