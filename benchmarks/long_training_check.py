@@ -52,7 +52,7 @@ def main() -> None:
     model = load_model(out / f"run_{args.mode}" / "best.pt")
     rows = []
     for k, t in enumerate(phantoms):
-        hits = read_hits(out / "data" / "hits" / f"test_{t:g}mm_{args.test_primaries}_s9.npz")
+        hits = read_hits(te.parts[k].meta["hits_file"])  # the test set's hit file of this phantom
         for tracker in ("gnn", "track-follower"):
             for r in evaluate_frames(hits, 100, tracker, model):
                 rows.append({"phantom_mm": t, **r})
