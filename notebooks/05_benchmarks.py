@@ -201,8 +201,10 @@ save_json({"table1": table.to_dict("records"), "timing_ms": (1e3 * timing).reset
 # %% [markdown]
 # **What this shows.** The cell below compares, at 100 p⁺/F, each GNN with the track follower on every phantom,
 # from the table above. With models trained for a few hundred steps on our simulation (the default params set),
-# the comparison is not the paper's: the paper's models trained for 10,000 steps of 32 frames on GATE data, whose
-# denser hit graphs (chapter *Graphs*) make the follower's choices harder.
+# the comparison is not the paper's: its models trained for 10,000 steps of 32 frames. Our graphs have the paper's
+# sizes (chapter *Graphs*), so the training length is the main difference: a PTT model trained 700 steps of 32
+# frames on a GPU beats the follower on these same test frames at every phantom
+# (`results/default/05_benchmarks/long_training_check/`, made by `benchmarks/long_training_check.py`).
 
 # %%
 t100 = table[table.primaries_per_frame == 100].set_index(["algorithm", "phantom_mm"])["purity"]
