@@ -70,6 +70,30 @@ def test_a_folder_with_another_configuration_is_refused(data, tmp_path):
         train(cfg, tr, va, d, norm, data_info={"train_data": ["key-b"]}, progress=False)
 
 
+def test_edge_encoding_is_shared_by_the_two_directions_of_a_pair(data):
+    # phi_R1 encodes u once per segment pair when both directions carry the same u; the result and the gradients
+    # must equal those of encoding every directed edge
+    tr, _, norm = data
+    g = tr[0]
+    m = g.edge_u.shape[0] // 2
+    assert torch.equal(g.edge_u[:m], g.edge_u[m:])
+    torch.manual_seed(0)
+    r1 = EdgeScorer(x_mean=norm["x_mean"], x_std=norm["x_std"]).phi_r1
+    v = torch.randn(g.x.shape[0], 8)
+    src, dst = g.edge_index
+    out = r1(v, src, dst, g.edge_u)
+    out.square().sum().backward()
+    fast = r1.lin0.weight.grad.clone()
+    r1.lin0.weight.grad = None
+    w, d = r1.lin0.weight, r1.d_node
+    h = (v @ w[:, :d].t())[dst] + (v @ w[:, d:2 * d].t())[src] + r1._encode(g.edge_u) + r1.lin0.bias
+    ref = r1.rest(h)
+    ref.square().sum().backward()
+    assert torch.allclose(out, ref, atol=1e-5)
+    slow = r1.lin0.weight.grad  # sums over 10^4-10^5 rows in another order: float32 rounding at 1e-5 of the scale
+    assert torch.allclose(fast, slow, rtol=1e-3, atol=1e-5 * float(slow.abs().max()))
+
+
 def test_batchnorm_freezing_and_functional_call(data):
     tr, _, norm = data
     g = tr[0]
