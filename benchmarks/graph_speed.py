@@ -4,8 +4,8 @@
 
 Simulates hits once (not timed), then times `graph_from_hits` (preprocessing, hit graph, line graph) frame by frame
 at 50, 100 and 150 primaries per frame, one torch thread, in several passes (median and range printed). Memory:
-bytes of the graph's tensors in memory, and of its packed cache entry on disk (the 128-d line-edge encoding is never stored; its in-memory size, were it
-materialised for a forward pass, is printed too).
+bytes of the graph's tensors in memory, and of its packed cache entry on disk (the 128-d line-edge encoding is
+never stored; its in-memory size, were it materialised for a forward pass, is printed too).
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 import torch
 
-from pctlib.graphs.build import graph_from_hits
+from pctlib.graphs.build import frame_sizes, graph_from_hits
 from pctlib.graphs.config import GraphConfig
 from pctlib.graphs.filter_study import candidate_angles, removed_fractions
 from pctlib.graphs.frames import preprocess, split_frames
@@ -166,10 +166,7 @@ plt.show()
 rows = []
 for t in phantoms:
     for n in densities:
-        c = GraphConfig(primaries_per_frame=n)
-        frames = split_frames(hits[t], n, drop_partial=True)
-        stats = [graph_from_hits(f, c)[1] for f in frames]
-        df = pd.DataFrame(stats)
+        df = frame_sizes(hits[t], n)
         ref = HIT_GRAPH_SIZES.get((n, int(t)))
         rows.append({
             "primaries_per_frame": n, "phantom_mm": t, "frames": len(df),
@@ -289,7 +286,8 @@ plt.show()
 summary = {"frames_in_filter_study": len(cands), "chosen_removed_all_%": 100 * chosen["removed_all"],
            "chosen_removed_true_%": 100 * chosen["removed_true"],
            "chosen_removed_true_primary_%": 100 * chosen["removed_true_primary"],
-           "sizes": table[["primaries_per_frame", "phantom_mm", "nodes", "edges", "line_edges"]].round(1).to_dict("records"),
+           "sizes": table[["primaries_per_frame", "phantom_mm", "nodes", "edges", "line_edges"]].round(1).to_dict(
+               "records"),
            "placement_fit_mm": fits, "declared_centre_to_detector_mm": declared,
            "max_abs_difference_at_declared_%": float(at_declared["relative_difference_%"].abs().max()),
            "max_abs_size_difference_%": float(table[["nodes_vs_ref_%", "edges_vs_ref_%",

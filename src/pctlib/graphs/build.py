@@ -13,13 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch_geometric.data import Data
 
 from .config import GraphConfig
-from .frames import preprocess
+from .frames import preprocess, split_frames
 from .hit_graph import build_hit_graph
-from .line_graph import count_all_shared_hit_pairs, line_node_features, pair_cosine_scalar, pair_indices
+from .line_graph import (both_directions, count_all_shared_hit_pairs, line_node_features, pair_cosine_scalar,
+                         pair_indices)
 
 
 class FrameGraph(Data):
@@ -46,13 +48,8 @@ def graph_from_hits(hits: np.ndarray, config: GraphConfig, device: str | torch.d
     h = hits if preprocessed else preprocess(hits, config, epitaxial_um)
     g = build_hit_graph(h, config, device, epitaxial_um)
     e_in, e_out, _ = pair_indices(g.edge_index, g.n_hits)
-    m = e_in.numel()
-    edge_index = torch.empty((2, 2 * m), dtype=torch.long, device=e_in.device)  # both directions of each pair
-    edge_index[0, :m] = e_in
-    edge_index[1, :m] = e_out
-    edge_index[0, m:] = e_out
-    edge_index[1, m:] = e_in
-    pairs = edge_index[:, :m]
+    edge_index = both_directions(e_in, e_out)
+    pairs = edge_index[:, :e_in.numel()]
     u = pair_cosine_scalar(g.pos, g.edge_index, pairs)
     x = line_node_features(g)
     hit_x = torch.cat([g.energy[:, None], g.pos, g.layer[:, None].float()], dim=1)
@@ -89,6 +86,13 @@ def graph_from_hits(hits: np.ndarray, config: GraphConfig, device: str | torch.d
     return data, summary
 
 
+def frame_sizes(hits: np.ndarray, primaries_per_frame: int, config: GraphConfig | None = None) -> pd.DataFrame:
+    """Size summary (as :func:`graph_from_hits` returns it) of every complete frame of a hit table, one row each."""
+    cfg = config or GraphConfig(primaries_per_frame=primaries_per_frame)
+    frames = split_frames(hits, primaries_per_frame, cfg.framing, drop_partial=True)
+    return pd.DataFrame([graph_from_hits(f, cfg)[1] for f in frames])
+
+
 def pack(data: FrameGraph) -> dict[str, torch.Tensor]:
     """Compact storage form: one direction of the line edges, int32 indices, float32 features; the line-edge
     scalar is recomputed from the positions on loading (cheaper to compute than to read)."""
@@ -112,13 +116,14 @@ def pack(data: FrameGraph) -> dict[str, torch.Tensor]:
 
 def unpack(d: dict[str, torch.Tensor], device: str | torch.device = "cpu") -> FrameGraph:
     """Inverse of :func:`pack`."""
-    pairs = d["pairs"].long().to(device)
+    edge_index = both_directions(*d["pairs"].to(device))
+    pairs = edge_index[:, :d["pairs"].shape[1]]
     hit_x = d["hit_x"].to(device)
     hit_edge_index = d["hit_edge_index"].long().to(device)
     u = pair_cosine_scalar(hit_x[:, 1:4], hit_edge_index, pairs)
     data = FrameGraph(
         x=d["x"].to(device),
-        edge_index=torch.cat([pairs, pairs.flip(0)], dim=1),
+        edge_index=edge_index,
         edge_u=torch.cat([u, u]),
         y=d["y"].float().to(device),
         edge_clean=d["edge_clean"].to(device),

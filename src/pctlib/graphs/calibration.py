@@ -23,9 +23,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .build import graph_from_hits
-from .config import GraphConfig
-from .frames import split_frames
+from .build import frame_sizes
 from .reference import HIT_GRAPH_SIZES, LINE_GRAPH_EDGES
 
 
@@ -40,14 +38,6 @@ class ScanConfig:
     primaries: int = 3000
     seed: int = 0
     geometry: str | None = None
-
-
-def frame_sizes(hits: np.ndarray, density: int, config: GraphConfig | None = None) -> pd.DataFrame:
-    """Sizes of every full frame of ``hits`` at ``density`` primaries per frame (a trailing partial frame dropped)."""
-    cfg = config or GraphConfig(primaries_per_frame=density)
-    frames = split_frames(hits, density, cfg.framing, drop_partial=True)
-    rows = [graph_from_hits(f, cfg)[1] for f in frames]
-    return pd.DataFrame(rows)
 
 
 def scan(config: ScanConfig = ScanConfig(), progress: bool = True) -> pd.DataFrame:
@@ -66,8 +56,8 @@ def scan(config: ScanConfig = ScanConfig(), progress: bool = True) -> pd.DataFra
         hits = Simulator(geom).run(config.primaries, seed=config.seed + int(t), progress=False).hits
         for n in config.densities:
             df = frame_sizes(hits, n)
-            rows.append({"placement": config.placement, "distance_mm": c, "gap_mm": geom.phantom.gap_to_detector_mm, "phantom_mm": t,
-                         "primaries_per_frame": n, "frames": len(df),
+            rows.append({"placement": config.placement, "distance_mm": c, "gap_mm": geom.phantom.gap_to_detector_mm,
+                         "phantom_mm": t, "primaries_per_frame": n, "frames": len(df),
                          "nodes": df["hits"].mean(), "edges": df["edges"].mean(),
                          "line_edges_both_directions": df["line_edges_both_directions"].mean()})
     return pd.DataFrame(rows)

@@ -111,7 +111,7 @@ def build_hit_graph(hits: np.ndarray, config: GraphConfig, device: str | torch.d
         true_candidates = int((c[:-1] * c[1:]).sum())
     x, yy, z = pos[:, 0], pos[:, 1], pos[:, 2]
     # layers whose hits share one z (a simulation's mid-plane): dz is then a number, not a matrix
-    z_np = pos[:, 2].cpu().numpy() if n else np.zeros(0, np.float32)
+    z_np = hits["posZ"].astype(np.float32)  # the values of pos[:, 2], without a device round trip
     flat = np.zeros(n_layers, bool)
     z_of = np.zeros(n_layers)
     occupied = np.diff(layer_ptr_np) > 0

@@ -59,6 +59,17 @@ def pair_indices(edge_index: torch.Tensor, n_hits: int) -> tuple[torch.Tensor, t
     return e_in, e_out, cnt
 
 
+def both_directions(e_in: torch.Tensor, e_out: torch.Tensor) -> torch.Tensor:
+    """(2, 2M) int64 line-graph ``edge_index``: every segment pair (e_in -> e_out), then the reversed pairs."""
+    m = e_in.numel()
+    edge_index = torch.empty((2, 2 * m), dtype=torch.long, device=e_in.device)
+    edge_index[0, :m] = e_in
+    edge_index[1, :m] = e_out
+    edge_index[0, m:] = e_out
+    edge_index[1, m:] = e_in
+    return edge_index
+
+
 def line_node_features(g: HitGraph) -> torch.Tensor:
     """(E, 8): E_i, E_j, x_i, y_i, z_i, x_j, y_j, z_j for every segment i -> j."""
     s, t = g.edge_index
