@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -152,6 +152,15 @@ save_table(pd.DataFrame({"t": ts, **curves}), results_dir, "loss_slice")
 # −∇ points along the cost change the truth asks for (y − y_true: cheaper missed true segments, dearer wrong ones).
 # The Hamming loss of Eq. 15 is a mean over the frame's segments, so dL/dy = ±1/|E| and the perturbation λ·dL/dy
 # is only λ/|E| ≈ 0.005 for λ = 50 and |E| ≈ 10⁴: at these λ only assignments within that distance of a tie flip.
+#
+# **What λ is relative to.** Training averages the losses of a batch of frames, L = (1/B) Σ_f L_f, and
+# backpropagates that mean. The gradient reaching one frame's assignment is then (1/B) dL_f/dy, and a perturbation
+# λ·dL/dy of that gradient (what the released code does: it divides each frame's loss by the batch size before
+# `backward`) is really a perturbation with λ/B: λ = 50 with 8 frames would not be λ = 50 with 32. pctlib's
+# default (`TrainConfig.lambda_scope = "frame"`) passes the factor 1/B to the blackbox function, which perturbs
+# with the frame's own gradient and scales the result back, so λ means the same for every batch size and equals the
+# λ of this chapter's single-frame calculation; `lambda_scope = "batch"` reproduces the released code's convention
+# (tested: B copies of a frame give the one-frame gradient under "frame", and the gradient of λ/B under "batch").
 
 # %%
 rows = []

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -31,6 +31,10 @@ batch_frames = 8
 eval_every = 25
 lr = 0.001
 step_lr = False
+w_tracker = 1.0  # loss weight of the tracker segments (paper Sec. 4.3)
+w_calorimeter = 1.0  # loss weight of the calorimeter segments
+loss_normalisation = "group"  # one of: group, pooled
+lambda_scope = "frame"  # one of: frame, batch
 max_val_frames = 30
 phantoms = [100.0, 150.0, 200.0]
 train_primaries = 6000  # per phantom
@@ -61,12 +65,15 @@ train_frames = prepare(tr_spec, data_root)
 val_frames = prepare(va_spec, data_root)
 norm = feature_statistics(train_frames)
 cfg = TrainConfig(mode=mode, lam=lam, seed=seed, steps=steps, batch_frames=batch_frames, eval_every=eval_every,
-                  lr=lr, step_lr=step_lr, max_val_frames=max_val_frames)
+                  lr=lr, step_lr=step_lr, max_val_frames=max_val_frames, w_tracker=w_tracker,
+                  w_calorimeter=w_calorimeter, loss_normalisation=loss_normalisation, lambda_scope=lambda_scope)
 data_info = {"train": vars(tr_spec), "val": vars(va_spec), "train_data": train_frames.identity,
              "val_data": val_frames.identity}
 blob = json.dumps({"cfg": cfg.to_dict(), **data_info}, sort_keys=True, default=str)
-run_dir = Path.cwd() / "train" / f"{mode}_lam{lam:g}_seed{seed}_{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
-print(f"{len(train_frames)} training frames, {len(val_frames)} validation frames; run folder {run_dir}")
+run_dir = (root / "runs" / params_name / "04_train_run" / run_key / "train"
+           / f"{mode}_lam{lam:g}_seed{seed}_{hashlib.sha256(blob.encode()).hexdigest()[:10]}")
+print(f"{len(train_frames)} training frames, {len(val_frames)} validation frames; "
+      f"run folder {run_dir.relative_to(root)}")
 
 # %%
 best = train(cfg, train_frames, val_frames, run_dir, norm,

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -29,6 +29,16 @@
 # training runs of the chosen params set (notebook `04_train_run`, run as a grid by `pctlib run`); it trains
 # nothing itself. Validation every `eval_every` steps reports the TPR and FPR of the reconstructed (assigned)
 # segments and the purity and efficiency of the tracks (simple definitions in `pctlib.tracks.metrics`).
+#
+# Two conventions of the loss, both options of `TrainConfig` (and of `pctlib train`):
+#
+# * **λ per frame.** λ perturbs each frame's own loss gradient, whatever the number of frames per step
+#   (`lambda_scope="frame"`; the released code's convention, where λ is divided by the batch size, is
+#   `lambda_scope="batch"`; chapter *Assignment* explains the difference).
+# * **Tracker and calorimeter segments weighted separately** (paper Sec. 4.3, values not published): as in the
+#   released code, the loss is the mean over the tracker segments (those leaving a tracker layer) plus the mean over
+#   the calorimeter segments, each with a weight (`w_tracker`, `w_calorimeter`, default 1 and 1;
+#   `loss_normalisation="pooled"` gives one mean over all segments instead), for BCE and Hamming alike.
 
 # %% tags=["parameters"]
 params_name = "interactive"  # set by the runner
@@ -50,7 +60,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from pctlib.models.interaction_network import EdgeScorer
 from pctlib.report import results_folder, save_figure, save_json, save_table
 
-runs_root = Path(results_dir).resolve().parent / "04_train_run"
+runs_root = Path(results_dir).parent / "04_train_run"
 run_files = sorted(runs_root.glob("**/run.json"))
 print(f"{len(run_files)} training runs under {runs_root}")
 
@@ -143,7 +153,7 @@ for r in runs:
     conv = int(val.loc[val["purity"] >= target, "step"].min()) if val["purity"].notna().any() else np.nan
     rows.append({"configuration": r["label"], "seed": r["seed"], "best_step": r["best"].get("step"),
                  **{f"best_{k}": r["best"].get(k) for k in ("tpr", "fpr", "purity", "efficiency")},
-                 "steps_to_convergence": conv, "seconds": r["best"].get("seconds_this_call")})
+                 "steps_to_convergence": conv, "train_seconds": r["best"].get("train_seconds")})
 per_run = pd.DataFrame(rows)
 save_table(per_run, results_dir, "runs")
 summary = per_run.groupby("configuration").agg(

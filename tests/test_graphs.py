@@ -98,8 +98,9 @@ def test_bad_and_degenerate_frames():
     assert g.x.shape == (0, 8) and s["edges"] == 0 and s["line_edges"] == 0
     g, s = graph_from_hits(make_hits([(0, 1, 0, 0.0, 0.0, 0.02)]), GraphConfig())
     assert s["hits"] == 1 and s["edges"] == 0
-    gap = make_hits([(0, 1, 1, 0.0, 0.0, 0.02), (0, 1, 2, 0.0, 0.0, 0.02)])  # layer 0 empty
-    assert graph_from_hits(gap, GraphConfig())[1]["hits"] == 0
+    # layer 0 empty: a leading empty layer is no gap (as in the released code), the hits stay
+    lead = make_hits([(0, 1, 1, 0.0, 0.0, 0.02), (0, 1, 2, 0.0, 0.0, 0.02)])
+    assert graph_from_hits(lead, GraphConfig())[1]["hits"] == 2
     nan = make_hits([(0, 1, 0, 0.0, 0.0, 0.02)])
     nan["posY"] = np.nan
     with pytest.raises(FrameError, match="non-finite values in posY"):
@@ -177,7 +178,7 @@ def test_cache_build_reuse_repair_and_invalidation(tmp_path):
     hits_file = tmp_path / "h.npz"
     Simulator(geo.with_phantom(150.0)).run(150, seed=1, out=hits_file, progress=False)
     out = tmp_path / "cache"
-    cfg = GraphConfig(primaries_per_frame=50)
+    cfg = GraphConfig(primaries_per_frame=50, drop_partial=False)
     info = build_cache(hits_file, out, cfg, progress=False)
     assert info.n_frames == 3 and info.built == 3
     assert build_cache(hits_file, out, cfg, progress=False).built == 0
@@ -185,7 +186,7 @@ def test_cache_build_reuse_repair_and_invalidation(tmp_path):
     with pytest.warns(CacheWarning, match="damaged"):
         assert build_cache(hits_file, out, cfg, progress=False).built == 1
     with pytest.warns(CacheWarning, match="stale"):
-        info2 = build_cache(hits_file, out, GraphConfig(primaries_per_frame=50, theta_calorimeter=0.3), progress=False)
+        info2 = build_cache(hits_file, out, GraphConfig(primaries_per_frame=50, theta_calorimeter=0.3, drop_partial=False), progress=False)
     assert info2.built == 3 and info2.key != info.key
     ds = GraphDataset(out, max_cached=2)
     assert len(ds) == 3 and len(ds.summary) == 3

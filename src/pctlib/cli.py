@@ -18,20 +18,41 @@ class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
-def _resolve(params: str) -> tuple[Path, Path]:
+def _resolve(params: str, root: str | None = None) -> tuple[Path, Path]:
+    """The params file and the project root.
+
+    The root is ``--root`` when given, else ``PCTLIB_ROOT``, else the nearest folder holding ``notebooks/`` at or
+    above the params file, else at or above the working directory: a params file inside a project runs against
+    that project, and a user's own params file anywhere runs against the repository one works in.
+    """
+    if root is not None:
+        project = Path(root).resolve()
+        if not (project / "notebooks").is_dir():
+            raise UsageError(f"--root {root}: no notebooks/ folder there")
+    else:
+        path = Path(params)
+        project = None
+        if path.exists():
+            try:
+                project = find_project_root(path)
+            except FileNotFoundError:
+                project = None
+        if project is None:
+            project = find_project_root()
     path = Path(params)
     if not path.exists() and not path.suffix:
-        alt = find_project_root() / "params" / f"{params}.yaml"
+        alt = project / "params" / f"{params}.yaml"
         if alt.exists():
             path = alt
-    root = find_project_root(path if path.exists() else None)
-    return path, root
+    if not path.exists():
+        raise FileNotFoundError(f"params file {params} does not exist")
+    return path, project
 
 
 def _load(args: argparse.Namespace):
     from .runner.param_set import expand, load_param_set
 
-    path, root = _resolve(args.params)
+    path, root = _resolve(args.params, args.root)
     ps = load_param_set(path, root / "notebooks")
     executions = expand(ps, root / "notebooks", only=args.only)
     return ps, executions, root
@@ -70,7 +91,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 def cmd_book(args: argparse.Namespace) -> int:
     from .runner.book import build
 
-    path, root = _resolve(args.params)
+    path, root = _resolve(args.params, args.root)
     name = path.stem
     html = build(root, name, strict=not args.no_strict)
     print(f"book: {html / 'index.html'}")
@@ -80,6 +101,13 @@ def cmd_book(args: argparse.Namespace) -> int:
 def _add_params_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("params", help="a params file (params/default.yaml) or the name of one in params/ (default)")
     p.add_argument("--only", metavar="NOTEBOOK", help="only this notebook of the params file")
+    _add_root_arg(p)
+
+
+def _add_root_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", metavar="FOLDER",
+                   help="the project (a folder with notebooks/; default: the one at or above the working directory, "
+                        "else above the params file)")
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -122,6 +150,7 @@ def _book_cmd():
     def configure(p: argparse.ArgumentParser) -> None:
         p.add_argument("params", help="the params set whose runs the book renders (default or params/default.yaml)")
         p.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
+        _add_root_arg(p)
 
     return configure, cmd_book
 
@@ -137,9 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .runner.book import BookError
-    from .runner.notebook_params import NotebookError
-    from .runner.param_set import ParamsError
+    from .runner.errors import BookError, NotebookError, ParamsError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -7,6 +7,13 @@ Backward, given dL/dy: C' = clip(C + lambda dL/dy, 0, inf), and
 
 the gradient of the piecewise-linear interpolation f_lambda of L(y(C)). ``scale_by_lambda=False`` gives the
 released code's variant, which omits the 1/lambda (the same direction, lambda times longer).
+
+``loss_scale`` fixes what lambda perturbs. A training step averages the frames' losses, L = s sum_f L_f with
+s = 1 / batch_frames, so the incoming dL/dy of one frame is s dL_f/dy: perturbing with lambda dL/dy (what the
+released code does) makes the effective lambda lambda s, i.e. dependent on the batch size. Given ``loss_scale = s``
+the backward pass perturbs with the frame's own gradient, C' = clip(C + lambda dL/dy / s, 0, inf), and returns
+s times that frame's blackbox gradient: lambda then means the same for every batch size (the default in training,
+``TrainConfig.lambda_scope = "frame"``).
 """
 
 from __future__ import annotations
@@ -21,22 +28,22 @@ from .layout import BlockLayout
 class BlackboxAssignment(torch.autograd.Function):
     @staticmethod
     def forward(ctx, cost: torch.Tensor, layout: BlockLayout, lam: float, scale_by_lambda: bool = True,
-                backend: str | None = None, workers: int = 1):
+                backend: str | None = None, workers: int = 1, loss_scale: float = 1.0):
         c = cost.detach().cpu().numpy().astype(np.float64, copy=False)
         y = assign_costs(c, layout, backend, workers)
         ctx.layout, ctx.lam, ctx.scale, ctx.backend, ctx.workers = layout, float(lam), scale_by_lambda, backend, workers
-        ctx.c, ctx.y = c, y
+        ctx.c, ctx.y, ctx.loss_scale = c, y, float(loss_scale)
         return torch.as_tensor(y, device=cost.device).to(cost.dtype)
 
     @staticmethod
     def backward(ctx, grad_y: torch.Tensor):
-        g = grad_y.detach().cpu().numpy().astype(np.float64, copy=False)
+        g = grad_y.detach().cpu().numpy().astype(np.float64, copy=False) / ctx.loss_scale
         c_prime = np.maximum(ctx.c + ctx.lam * g, 0.0)
         y_prime = assign_costs(c_prime, ctx.layout, ctx.backend, ctx.workers,
                                known=(ctx.y, unchanged_blocks(ctx.y, g, ctx.layout)))
         diff = ctx.y.astype(np.float64) - y_prime
-        grad = -diff / ctx.lam if ctx.scale else -diff
-        return torch.as_tensor(grad, device=grad_y.device).to(grad_y.dtype), None, None, None, None, None
+        grad = (-diff / ctx.lam if ctx.scale else -diff) * ctx.loss_scale
+        return torch.as_tensor(grad, device=grad_y.device).to(grad_y.dtype), None, None, None, None, None, None
 
 
 def unchanged_blocks(y: np.ndarray, grad_y: np.ndarray, layout: BlockLayout) -> np.ndarray:
@@ -58,10 +65,13 @@ def unchanged_blocks(y: np.ndarray, grad_y: np.ndarray, layout: BlockLayout) -> 
 
 
 def assign_differentiable(scores: torch.Tensor, layout: BlockLayout, lam: float, scale_by_lambda: bool = True,
-                          backend: str | None = None, workers: int = 1) -> torch.Tensor:
-    """Assignment of segments from scores (cost 1 - s) with blackbox gradients flowing back to the scores."""
+                          backend: str | None = None, workers: int = 1, loss_scale: float = 1.0) -> torch.Tensor:
+    """Assignment of segments from scores (cost 1 - s) with blackbox gradients flowing back to the scores;
+    ``loss_scale``: the factor the frame's loss is multiplied by before ``backward`` (module docstring)."""
     check_scores(scores.detach().cpu().numpy())
-    return BlackboxAssignment.apply(1.0 - scores, layout, lam, scale_by_lambda, backend, workers)
+    if not loss_scale > 0:
+        raise ValueError(f"loss_scale must be positive, got {loss_scale}")
+    return BlackboxAssignment.apply(1.0 - scores, layout, lam, scale_by_lambda, backend, workers, loss_scale)
 
 
 def interpolated_loss(cost: np.ndarray, layout: BlockLayout, loss_of_y, grad_of_y, lam: float,

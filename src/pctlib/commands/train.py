@@ -16,7 +16,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         phantoms = tuple(float(p) for p in args.phantoms.split(","))
         cfg = TrainConfig(mode=args.mode, lam=args.lam, steps=args.steps, batch_frames=args.batch_frames,
                           lr=args.lr, step_lr=args.step_lr, eval_every=args.eval_every, seed=args.seed,
-                          max_val_frames=args.max_val_frames, scale_by_lambda=not args.no_lambda_scaling)
+                          max_val_frames=args.max_val_frames, scale_by_lambda=not args.no_lambda_scaling,
+                          w_tracker=args.w_tracker, w_calorimeter=args.w_calorimeter,
+                          loss_normalisation=args.loss_normalisation, tracker_group=args.tracker_group,
+                          lambda_scope=args.lambda_scope)
     except (ValueError, TrainError) as exc:
         raise UsageError(str(exc)) from None
     tr_spec = DataSpec("train", phantoms, args.train_primaries, args.data_seed)
@@ -40,6 +43,15 @@ def _train_cmd():
         p.add_argument("--mode", choices=["ptt", "pat"], default="ptt")
         p.add_argument("--lam", type=float, default=50.0, help="blackbox interpolation lambda (pat)")
         p.add_argument("--no-lambda-scaling", action="store_true", help="released-code gradient without 1/lambda")
+        p.add_argument("--lambda-scope", choices=["frame", "batch"], default="frame",
+                       help="frame: lambda perturbs each frame's loss (independent of --batch-frames); batch: the "
+                            "released code's convention (effective lambda = lam / batch frames)")
+        p.add_argument("--w-tracker", type=float, default=1.0, help="loss weight of the tracker segment group")
+        p.add_argument("--w-calorimeter", type=float, default=1.0, help="loss weight of the calorimeter group")
+        p.add_argument("--loss-normalisation", choices=["group", "pooled"], default="group",
+                       help="group: mean per segment group, weighted and added (released code); pooled: one mean")
+        p.add_argument("--tracker-group", choices=["tracker", "released"], default="tracker",
+                       help="tracker: segments leaving a tracker layer; released: also the 2->3 segments")
         p.add_argument("--steps", type=int, default=10000)
         p.add_argument("--batch-frames", type=int, default=32)
         p.add_argument("--lr", type=float, default=1e-3)

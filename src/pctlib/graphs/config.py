@@ -25,6 +25,8 @@ class GraphConfig:
     #: reference preprocessing: merge (eventID, trackID, layer), cluster-size cut, drop layers after a gap
     min_cluster_size: int = 2
     truncate_after_empty_layer: bool = True
+    #: leave out a last frame of a hit file that holds fewer primaries than ``primaries_per_frame``
+    drop_partial: bool = True
     #: sinusoidal encoding of the line-graph edge scalar u = 1 - sqrt(s_cos) (computed on the fly, not stored)
     encoding_dim: int = 128
     encoding_scaling: float = 0.001

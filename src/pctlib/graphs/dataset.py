@@ -83,7 +83,7 @@ def build_cache(hits_path: str | Path, out: str | Path, config: GraphConfig, pro
             shutil.rmtree(out / "frames", ignore_errors=True)
             meta = None
     (out / "frames").mkdir(parents=True, exist_ok=True)
-    frames = split_frames(hits, config.primaries_per_frame, config.framing)
+    frames = split_frames(hits, config.primaries_per_frame, config.framing, drop_partial=config.drop_partial)
     files: dict[str, str] = dict(meta["files"]) if meta else {}
     summary: list[dict] = list(meta["summary"]) if meta and len(meta.get("summary", [])) == len(frames) else []
     if len(summary) != len(frames):

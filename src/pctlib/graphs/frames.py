@@ -13,11 +13,23 @@ primaries (``framing``):
 
 Noise hits (trackID -1) never define an event; they join the frame of the next recorded event.
 
-The reference preprocessing (REFERENCE.md), in order:
+The reference preprocessing, in the released code's order (``src/utils/pandas.py::preprocess``, then
+``HitGraph.from_df``):
 
-1. drop the layers after the first empty layer of the frame (layers are counted from 0);
+1. drop the layers after the first gap in the frame's occupied layers;
 2. merge hits sharing (eventID, trackID, layer): deposits summed, positions averaged;
-3. cluster size from the deposit, and hits with cs < ``min_cluster_size`` dropped.
+3. cluster size from the deposit, and hits with cs < ``min_cluster_size`` dropped;
+4. step 1 again (the cut can empty a layer).
+
+The gap rule. Occupied layers are sorted; the first pair of consecutive occupied layers more than one apart marks
+the gap; layers up to and including the one before the gap are kept. Empty layers before the first occupied one
+are no gap. The released ``remove_disconnected`` compares layer *values* with the gap's *index* in the sorted
+list (``unique_z < occ[0]``): when the layers start at 0 this drops the last layer before the gap as well (for
+occupied layers {0, 1, 2, 3, 5} it keeps 0-2), and when they start higher it drops more. Hits of the last layer
+before a gap are connected to the layers upstream of them, so a track that is otherwise kept would lose its
+deepest hit, the one the track filter looks at; pctlib keeps that layer (0-3 in the example). The simulated frames
+here never have an internal empty layer at 100 primaries, so both give the same graphs on them; real GATE data
+with a dead layer would not.
 """
 
 from __future__ import annotations
@@ -103,6 +115,15 @@ def merge_hits(hits: np.ndarray) -> np.ndarray:
     return out
 
 
+def last_connected_layer(layers: np.ndarray) -> int:
+    """The deepest layer before the first gap in the occupied ``layers`` (module docstring); -1 when none."""
+    occupied = np.unique(np.asarray(layers, dtype=np.int64))
+    if occupied.size == 0:
+        return -1
+    gaps = np.nonzero(np.diff(occupied) > 1)[0]
+    return int(occupied[gaps[0]]) if gaps.size else int(occupied[-1])
+
+
 def preprocess(hits: np.ndarray, config: GraphConfig, epitaxial_um: float = 25.0) -> np.ndarray:
     """The reference preprocessing of one frame's hits; result sorted by (layer, eventID, trackID)."""
     if hits.dtype != HIT_DTYPE:
@@ -112,13 +133,13 @@ def preprocess(hits: np.ndarray, config: GraphConfig, epitaxial_um: float = 25.0
             raise FrameError(f"frame holds non-finite values in {c}")
     if hits.size and hits["layer"].min() < 0:
         raise FrameError("frame holds negative layer numbers")
-    h = merge_hits(hits)
+    h = hits
+    if config.truncate_after_empty_layer and h.size:
+        h = h[h["layer"] <= last_connected_layer(h["layer"])]
+    h = merge_hits(h)
     if config.min_cluster_size > 0 and h.size:
         h = h[cluster_size(h["edep"], epitaxial_um) >= config.min_cluster_size]
     if config.truncate_after_empty_layer and h.size:
-        occupied = np.zeros(int(h["layer"].max()) + 2, bool)
-        occupied[h["layer"]] = True
-        first_empty = int(np.argmin(occupied))
-        h = h[h["layer"] < first_empty]
+        h = h[h["layer"] <= last_connected_layer(h["layer"])]
     order = np.lexsort((h["trackID"], h["eventID"], h["layer"]))
     return h[order]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -19,11 +20,10 @@ from typing import Any
 
 import yaml
 
+from .errors import BookError
 from .execute import MANIFEST, OUTPUT_NOTEBOOK
 
 
-class BookError(RuntimeError):
-    """The book cannot be built from the runs at hand."""
 
 
 def _toc_files(node: Any) -> list[str]:
@@ -54,6 +54,37 @@ def notebook_errors(path: Path) -> list[str]:
             if out.get("output_type") == "error":
                 errs.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
     return errs
+
+
+#: Cells the book folds (a reader opens them with a click): the parameters cell and the one papermill injects.
+FOLDED_TAGS = ("parameters", "injected-parameters")
+_PROGRESS = re.compile(r"\d+%\|.*\||IProgress not found|TqdmWarning")
+
+
+def for_reader(nb: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an executed notebook as the book shows it: parameter cells folded (tag ``hide-cell``), bare path
+    results (``PosixPath('...')``, the value of a cell ending in a ``save_*`` call) and progress-bar output on
+    stderr dropped. Everything else, warnings and errors included, is kept."""
+    out = copy.deepcopy(nb)
+    for cell in out.get("cells", []):
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if any(t in tags for t in FOLDED_TAGS) and "hide-cell" not in tags:
+            tags.append("hide-cell")
+        if cell.get("cell_type") != "code":
+            continue
+        kept = []
+        for o in cell.get("outputs", []) or []:
+            if o.get("output_type") == "execute_result":
+                text = "".join(o.get("data", {}).get("text/plain", ""))
+                if re.fullmatch(r"(Posix|Windows)Path\(.*\)", text.strip()) and len(o.get("data", {})) == 1:
+                    continue
+            if o.get("output_type") == "stream" and o.get("name") == "stderr":
+                text = "".join(o.get("text", ""))
+                if _PROGRESS.search(text):
+                    continue
+            kept.append(o)
+        cell["outputs"] = kept
+    return out
 
 
 def _executions(runs_root: Path, params_name: str, notebook: str) -> list[tuple[str, dict[str, Any], Path]]:
@@ -106,7 +137,7 @@ def stage(project_root: Path, params_name: str) -> Path:
                 dest = src / "notebooks" / nb / f"{key}.ipynb"
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 entries.append(f"notebooks/{nb}/{key}")
-            shutil.copy2(out, dest)
+            dest.write_text(json.dumps(for_reader(json.loads(out.read_text())), indent=1))
         if entries:
             replacements[nb] = {"file": entries[0], **({"sections": [{"file": e} for e in entries[1:]]}
                                                        if len(entries) > 1 else {})}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import time
@@ -91,13 +92,52 @@ def prepare_input(source: Path, dest: Path) -> None:
     jupytext.write(nb, dest, fmt="ipynb")
 
 
-def injected_parameters(execution: Execution, params_name: str, target: Target) -> dict[str, Any]:
+#: Arguments of every kernel the runner starts: its own log lines (a TCP-transport warning at start, a
+#: "KeyboardInterrupt caught in kernel" line when it is shut down) say nothing about the notebook. A failing cell
+#: still reaches the runner as papermill's execution error, and a dying kernel as a dead-kernel error.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+
+#: Environment of the kernels: progress bars of library calls stay out of executed notebooks (and so out of the
+#: book); the runner's own progress bar in the terminal is not affected.
+KERNEL_ENVIRONMENT = {"TQDM_DISABLE": "1"}
+
+
+def display_path(path: Path, project_root: Path | None) -> str:
+    """``path`` relative to the project root when it lies inside it (what a reader of the book should see)."""
+    path = Path(path)
+    if project_root is not None:
+        try:
+            return path.resolve().relative_to(Path(project_root).resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def injected_parameters(execution: Execution, params_name: str, target: Target,
+                        project_root: Path | None = None) -> dict[str, Any]:
+    """The parameters papermill injects; ``results_dir`` relative to ``project_root`` (the kernel's working
+    directory) when one is given, absolute otherwise."""
     return {
         **execution.parameters,
         "params_name": params_name,
-        "results_dir": str(target.results_dir),
+        "results_dir": display_path(target.results_dir, project_root),
         "run_key": execution.key,
     }
+
+
+class _kernel_environment:
+    """Set :data:`KERNEL_ENVIRONMENT` while a kernel is started (it inherits the environment), then restore."""
+
+    def __enter__(self):
+        self.saved = {k: os.environ.get(k) for k in KERNEL_ENVIRONMENT}
+        os.environ.update(KERNEL_ENVIRONMENT)
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def execute(
@@ -137,15 +177,17 @@ def execute(
     t0 = time.perf_counter()
     try:
         prepare_input(execution.source, run_dir / "input.ipynb")
-        pm.execute_notebook(
-            str(run_dir / "input.ipynb"),
-            str(run_dir / OUTPUT_NOTEBOOK),
-            parameters=injected_parameters(execution, params_name, target),
-            kernel_name="python3",
-            cwd=str(run_dir),
-            progress_bar=False,
-            log_output=False,
-        )
+        with _kernel_environment():
+            pm.execute_notebook(
+                str(run_dir / "input.ipynb"),
+                str(run_dir / OUTPUT_NOTEBOOK),
+                parameters=injected_parameters(execution, params_name, target, project_root),
+                kernel_name="python3",
+                cwd=str(project_root),
+                progress_bar=False,
+                log_output=False,
+                extra_arguments=KERNEL_ARGUMENTS,
+            )
         manifest["status"] = "completed"
         write_json_atomic(results_dir / "provenance.json", {
             k: manifest[k] for k in ("params_name", "notebook", "key", "parameters", "code_hash", "git", "start")

@@ -21,14 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jupytext
+from .errors import NotebookError
 
 #: Parameters the runner sets for every execution; a params file may not set them.
 RESERVED = ("params_name", "results_dir", "run_key")
 
 
-class NotebookError(ValueError):
-    """A notebook source the runner cannot use (no parameters cell, a parameter that is not a literal)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +121,8 @@ def parse_parameters_cell(source: str, where: str = "<cell>") -> dict[str, Param
 
 def read_notebook_spec(path: Path) -> NotebookSpec:
     """Read a jupytext notebook source and its parameters cell."""
+    import jupytext  # lazily: importing it costs seconds
+
     nb = jupytext.read(path)
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:

@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from .errors import ParamsError
 from .notebook_params import RESERVED, NotebookError, NotebookSpec, read_notebook_spec
 
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")
@@ -44,8 +45,6 @@ TOP_KEYS = ("description", "resources", "notebooks")
 ENTRY_KEYS = ("parameters", "resources", "cases")
 
 
-class ParamsError(ValueError):
-    """A params file that cannot be run; the message names the offending key."""
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,14 @@ from tqdm import tqdm
 from ..assign.batch import assign_scores
 from ..assign.blackbox import assign_differentiable
 from ..assign.layout import layout_of_graph
-from ..assign.losses import hamming_loss, segment_weights
+from ..assign.losses import NORMALISATIONS, TRACKER_GROUPS, hamming_loss, segment_weights
 from ..fileio import write_bytes_atomic, write_json_atomic
 from ..models.interaction_network import EdgeScorer, ModelConfig
 from ..tracks.build import build_tracks
 from ..tracks.metrics import edge_metrics, track_metrics
 
 METRIC_FIELDS = ["step", "split", "tpr", "fpr", "purity", "efficiency", "loss"]
+LAMBDA_SCOPES = ("frame", "batch")
 
 
 class TrainError(RuntimeError):
@@ -53,8 +54,16 @@ class TrainConfig:
     lr_gamma: float = 0.5
     eval_every: int = 100
     max_val_frames: int = 50
+    #: weights of the tracker and calorimeter segment groups in the loss (paper Sec. 4.3; ``assign/losses.py``)
     w_tracker: float = 1.0
     w_calorimeter: float = 1.0
+    #: "group": one mean per group, weighted and added (the released code); "pooled": one mean over all segments
+    loss_normalisation: str = "group"
+    #: "tracker": segments leaving a tracker layer; "released": also the 2->3 segments, as the released code groups
+    tracker_group: str = "tracker"
+    #: "frame": lambda perturbs each frame's own loss gradient, whatever batch_frames is; "batch": the released
+    #: code's convention, lambda perturbs the gradient of the batch mean (effective lambda = lam / batch_frames)
+    lambda_scope: str = "frame"
     seed: int = 0
     min_track_hits: int = 4
     min_last_edep: float = 0.0625
@@ -65,8 +74,19 @@ class TrainConfig:
             raise TrainError(f"mode must be 'ptt' or 'pat', got {self.mode!r}")
         if self.steps < 1 or self.batch_frames < 1 or self.eval_every < 1:
             raise TrainError("steps, batch_frames and eval_every must be positive")
-        if self.lam <= 0:
-            raise TrainError(f"lam must be positive, got {self.lam}")
+        if not self.lam > 0 or not math.isfinite(self.lam):
+            raise TrainError(f"lam must be positive and finite, got {self.lam}")
+        for name in ("w_tracker", "w_calorimeter"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise TrainError(f"{name} must be finite and >= 0, got {v}")
+        if self.w_tracker == 0 and self.w_calorimeter == 0:
+            raise TrainError("w_tracker and w_calorimeter must not both be 0")
+        choices = {"loss_normalisation": NORMALISATIONS, "tracker_group": TRACKER_GROUPS,
+                   "lambda_scope": LAMBDA_SCOPES}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise TrainError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,18 +104,23 @@ def _set_rng_state(state: dict, gen: torch.Generator) -> None:
     gen.set_state(state["sampler"])
 
 
-def frame_step(model: EdgeScorer, g, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+def frame_step(model: EdgeScorer, g, config: TrainConfig, loss_scale: float = 1.0
+               ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Loss of one frame, its scores, and the assignment of its segments (0/1 numpy): PAT's loss already solves
-    the assignment, which is reused instead of being solved again for the metrics."""
+    the assignment, which is reused instead of being solved again for the metrics. ``loss_scale``: the factor the
+    caller multiplies the loss by before ``backward`` (1 / batch_frames in training); with ``lambda_scope="frame"``
+    the blackbox perturbation undoes it, so lambda acts on the frame's own loss (``assign/blackbox.py``)."""
     logits = model.logits(g.x, g.edge_index, g.edge_u)
-    weights = segment_weights(g.hit_x[g.hit_edge_index[0], 4].long(), config.w_tracker, config.w_calorimeter)
+    weights = segment_weights(g.hit_x[g.hit_edge_index[0], 4].long(), config.w_tracker, config.w_calorimeter,
+                              normalisation=config.loss_normalisation, tracker_group=config.tracker_group)
     layout = layout_of_graph(g)
     scores = torch.sigmoid(logits)
     if config.mode == "ptt":
         loss = F.binary_cross_entropy_with_logits(logits, g.y, weight=weights) if logits.numel() else logits.sum()
         assigned = assign_scores(scores.detach().cpu().numpy(), layout)
         return loss, scores, assigned
-    y_hat = assign_differentiable(scores, layout, config.lam, config.scale_by_lambda)
+    scale = loss_scale if config.lambda_scope == "frame" else 1.0
+    y_hat = assign_differentiable(scores, layout, config.lam, config.scale_by_lambda, loss_scale=scale)
     loss = hamming_loss(y_hat, g.y, weights) if scores.numel() else scores.sum()
     return loss, scores, y_hat.detach().cpu().numpy().astype(np.int8)
 
@@ -131,6 +156,31 @@ def evaluate(model: EdgeScorer, frames, config: TrainConfig) -> dict:
 
     return {"tpr": r(tp, tp + fn), "fpr": r(fp, fp + tn), "purity": r(correct, kept),
             "efficiency": r(clean_found, clean_total), "loss": float(np.mean(losses)) if losses else math.nan}
+
+
+def validation_indices(frames, n: int) -> list[int]:
+    """Indices of at most ``n`` validation frames, stratified over the parts of ``frames`` (one part per phantom,
+    and per density if several: ``FrameList.parts``): the parts get equal shares (the remainder to the first
+    parts; a part too small to fill its share gives the rest to the others), each share spread evenly over its
+    part. A plain sequence counts as one part."""
+    parts = getattr(frames, "parts", None)
+    lengths = [len(p) for p in parts] if parts else [len(frames)]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(int)
+    share = [0] * len(lengths)
+    left = min(n, sum(lengths))
+    while left > 0:
+        open_ = [k for k in range(len(lengths)) if share[k] < lengths[k]]
+        per, extra = divmod(left, len(open_))
+        for j, k in enumerate(open_):
+            add = min(per + (1 if j < extra else 0), lengths[k] - share[k])
+            share[k] += add
+            left -= add
+    out: list[int] = []
+    for k, q in enumerate(share):
+        if q:
+            within = np.unique(np.linspace(0, lengths[k] - 1, q).round().astype(int))
+            out += (offsets[k] + within).tolist()
+    return out
 
 
 def _check_config(run_dir: Path, config: TrainConfig, extra: dict) -> None:
@@ -189,6 +239,7 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
     sched = torch.optim.lr_scheduler.StepLR(opt, config.lr_step, config.lr_gamma) if config.step_lr else None
     gen = torch.Generator().manual_seed(config.seed + 1)
     start, best = 0, {"purity": -math.inf}
+    trained_before = 0.0  # training seconds of earlier calls (a resumed run), kept in the checkpoints
     last = run_dir / "last.pt"
     if last.is_file():
         ck = torch.load(last, weights_only=False, map_location=dev)
@@ -198,6 +249,7 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
             sched.load_state_dict(ck["scheduler"])
         _set_rng_state(ck["rng"], gen)
         start, best = ck["step"], ck["best"]
+        trained_before = float(ck.get("train_seconds", 0.0))
     metrics_path = run_dir / "metrics.csv"
     if start == 0 and metrics_path.exists():
         metrics_path.unlink()
@@ -212,7 +264,7 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
     writer = csv.DictWriter(fh, METRIC_FIELDS)
     if start == 0:
         writer.writeheader()
-    val_subset = [val_frames[i].to(dev) for i in range(min(len(val_frames), config.max_val_frames))]
+    val_subset = [val_frames[i].to(dev) for i in validation_indices(val_frames, config.max_val_frames)]
     model.train()
     bar = tqdm(range(start + 1, config.steps + 1), desc=f"train {config.mode}", unit="step", disable=not progress,
                initial=start, total=config.steps)
@@ -226,7 +278,7 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
             tp = fp = tn = fn = 0
             for i in idx:
                 g = train_frames[i].to(dev)
-                loss, _, y_rec = frame_step(model, g, config)
+                loss, _, y_rec = frame_step(model, g, config, loss_scale=1.0 / config.batch_frames)
                 (loss / config.batch_frames).backward()
                 total += float(loss.detach())
                 m = edge_metrics(y_rec, g.y.cpu().numpy())
@@ -245,7 +297,8 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
                 state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                          "scheduler": sched.state_dict() if sched is not None else None,
                          "rng": _rng_state(gen), "step": step, "config": config.to_dict(),
-                         "normalization": norm}
+                         "normalization": norm,
+                         "train_seconds": trained_before + time.perf_counter() - t0}
                 if not math.isnan(val["purity"]) and val["purity"] > best.get("purity", -math.inf):
                     best = {**val, "step": step}
                     _save(run_dir / "best.pt", {**state, "best": best})
@@ -261,6 +314,7 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
         fh.close()
     best = dict(best)
     best["seconds_this_call"] = time.perf_counter() - t0
+    best["train_seconds"] = trained_before + best["seconds_this_call"]  # the whole run, resumed calls included
     write_json_atomic(run_dir / "best.json", best)
     return best
 
