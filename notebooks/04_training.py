@@ -28,7 +28,8 @@
 # Both use RMSProp (lr 10⁻³) on batches of frames of 100 p⁺/F by gradient accumulation. This chapter reads the
 # training runs of the chosen params set (notebook `04_train_run`, run as a grid by `pctlib run`); it trains
 # nothing itself. Validation every `eval_every` steps reports the TPR and FPR of the reconstructed (assigned)
-# segments and the purity and efficiency of the tracks (simple definitions in `pctlib.tracks.metrics`).
+# segments and the purity and efficiency of the tracks (the paper's definitions, `pctlib.tracks.metrics`; the best
+# checkpoint is chosen by that purity, as in the released code).
 #
 # Two conventions of the loss, both options of `TrainConfig` (and of `pctlib train`):
 #

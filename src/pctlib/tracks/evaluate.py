@@ -58,12 +58,14 @@ def evaluate_frames(hits: np.ndarray, primaries_per_frame: int, tracker: str, mo
             y = _segments_of_tracks(tracks, ei)
         t_track = time.perf_counter() - t1
         em = edge_metrics(y, g.y.numpy())
-        tm = track_metrics(tracks, g.hit_event.numpy(), g.hit_x[:, 0].numpy(), g.hit_clean.numpy(),
-                           int(g.n_clean_primaries), min_last_edep=min_last_edep)
+        tm = track_metrics(tracks, g.hit_event.numpy(), g.hit_track.numpy(), g.hit_x[:, 0].numpy(),
+                           g.hit_clean.numpy(), int(g.n_clean_primaries), min_last_edep=min_last_edep)
         pe = particle_efficiencies(tracks, g.hit_event.numpy(), g.hit_track.numpy())
         rows.append({"algorithm": tracker, "primaries_per_frame": primaries_per_frame, "frame": i,
                      "hits": sizes["hits"], "segments": sizes["edges"], "tpr": em["tpr"], "fpr": em["fpr"],
-                     **{k: tm[k] for k in ("tracks", "tracks_filtered", "correct", "purity", "efficiency")},
+                     **{k: tm[k] for k in ("tracks", "tracks_filtered", "primary_tracks", "correct_primary",
+                                           "primary_events", "purity", "efficiency", "correct",
+                                           "purity_all_tracks", "efficiency_clean")},
                      "clean_primaries": int(g.n_clean_primaries),
                      "double_majority": pe["double_majority"], "perfect": pe["perfect"], "lhc": pe["lhc"],
                      "graph_seconds": t_graph, "tracking_seconds": t_track})

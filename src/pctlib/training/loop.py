@@ -133,11 +133,12 @@ def frame_loss(model: EdgeScorer, g, config: TrainConfig) -> tuple[torch.Tensor,
 
 @torch.no_grad()
 def evaluate(model: EdgeScorer, frames, config: TrainConfig) -> dict:
-    """TPR/FPR of the reconstructed (assigned) segments and track purity/efficiency, pooled over ``frames``."""
+    """TPR/FPR of the reconstructed (assigned) segments and the paper's track purity/efficiency
+    (``tracks/metrics.py``), counts pooled over ``frames``."""
     was_training = model.training
     model.eval()
     tp = fp = tn = fn = 0
-    kept = correct = clean_found = clean_total = 0
+    primary_tracks = correct_primary = primary_events = 0
     losses = []
     for g in frames:
         loss, _, y = frame_step(model, g, config)
@@ -145,17 +146,20 @@ def evaluate(model: EdgeScorer, frames, config: TrainConfig) -> dict:
         m = edge_metrics(y, g.y.cpu().numpy())
         tp, fp, tn, fn = tp + m["tp"], fp + m["fp"], tn + m["tn"], fn + m["fn"]
         tr = build_tracks(g.hit_x.shape[0], g.hit_edge_index.cpu().numpy(), y)
-        tm = track_metrics(tr, g.hit_event.cpu().numpy(), g.hit_x[:, 0].cpu().numpy(), g.hit_clean.cpu().numpy(),
-                           int(g.n_clean_primaries), config.min_track_hits, config.min_last_edep)
-        kept, correct = kept + tm["tracks_filtered"], correct + tm["correct"]
-        clean_found, clean_total = clean_found + tm["correct_clean"], clean_total + int(g.n_clean_primaries)
+        tm = track_metrics(tr, g.hit_event.cpu().numpy(), g.hit_track.cpu().numpy(), g.hit_x[:, 0].cpu().numpy(),
+                           g.hit_clean.cpu().numpy(), int(g.n_clean_primaries), config.min_track_hits,
+                           config.min_last_edep)
+        primary_tracks += tm["primary_tracks"]
+        correct_primary += tm["correct_primary"]
+        primary_events += tm["primary_events"]
     model.train(was_training)
 
     def r(a, b):
         return a / b if b else math.nan
 
-    return {"tpr": r(tp, tp + fn), "fpr": r(fp, fp + tn), "purity": r(correct, kept),
-            "efficiency": r(clean_found, clean_total), "loss": float(np.mean(losses)) if losses else math.nan}
+    return {"tpr": r(tp, tp + fn), "fpr": r(fp, fp + tn), "purity": r(correct_primary, primary_tracks),
+            "efficiency": r(correct_primary, primary_events),
+            "loss": float(np.mean(losses)) if losses else math.nan}
 
 
 def validation_indices(frames, n: int) -> list[int]:
