@@ -21,11 +21,11 @@ def test_highland_formula_matches_reference_values():
         assert 1e3 * highland_theta0(3.5 / 88.97, e) == pytest.approx(ref, abs=0.1)
 
 
-@pytest.mark.parametrize("material,mm,e", [("aluminium", 3.5, 230), ("aluminium", 3.5, 150), ("aluminium", 3.5, 100),
+@pytest.mark.parametrize("material,mm,e", [("aluminium", 3.5, 230), ("aluminium", 3.5, 150), ("aluminium", 1.0, 100),
                                            ("water", 10.0, 230), ("silicon", 1.0, 100)])
-def test_thin_slab_scattering_within_5_percent_of_highland(material, mm, e):
+def test_thin_slab_scattering_within_3_percent_of_highland(material, mm, e):
     r = slab_scattering(material, mm, e, n=20000, seed=1)
-    assert r["theta_rms_mrad"] == pytest.approx(r["highland_mrad"], rel=0.05)
+    assert r["theta_rms_mrad"] == pytest.approx(r["highland_mrad"], rel=0.03)
     assert r["lateral_rms_mm"] == pytest.approx(r["highland_lateral_mm"], rel=0.05)
 
 

@@ -10,10 +10,16 @@ All particles of a batch move together, step by step along +z. In each step, for
    variance S(E_out)^2 (V(E_in) - V(E_out)); in a thin sensitive slab the *deposited* energy is drawn from the
    Landau distribution (Moyal approximation, most probable value after Bichsel) or, where kappa = xi / T_max > 1,
    from a Gaussian;
-4. multiple Coulomb scattering with the Highland width. The logarithmic term of Highland's formula makes widths
-   non-additive, so the particle carries its accumulated x/X0 and int dx / (X0 (p beta c)^2) within the current
-   region (one layer stack, or one thick slab cut into sub-steps); the step adds the difference of the Highland
-   variance before and after it. Angle and lateral offset are drawn correlated (rho = sqrt(3)/2) in two planes.
+4. multiple Coulomb scattering with the Highland width, its logarithm over the whole path as Lynch and Dahl
+   prescribe for a mixture of slabs (PDG review "Passage of particles through matter"):
+   theta0^2 = [13.6 MeV (1 + 0.038 ln(x/X0))]^2 int dx / (X0 (p beta c)^2), x/X0 the whole path traversed since
+   the particle was born (optionally with Lynch and Dahl's beta^2 in the logarithm, ``lynch_dahl_beta``; off, as
+   it overestimates thick-target widths against Moliere theory, see ``PhysicsConfig``). The logarithm makes widths non-additive, so every particle carries its accumulated x/X0 and
+   int dx / (X0 (p beta c)^2), and each step adds the difference of theta0^2 before and after it: the width is a
+   property of the material traversed, not of how the geometry file groups it into layer stacks (tested: one
+   region or many give the same spread). ``PhysicsConfig.scattering_memory = "region"`` restarts the accumulators
+   in every layer stack (the model before this change, kept for comparison: it makes kinks 15-22 % too narrow).
+   Angle and lateral offset are drawn correlated (rho = sqrt(3)/2) in two planes.
 
 Sensitive steps record one hit per particle crossing them inside the sensor: deposited energy, position at the
 slab's mid-plane, layer.
@@ -27,6 +33,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .constants import HIGHLAND_E, HIGHLAND_LOG, K_BETHE, M_E, M_P, beta2_gamma
+from .landau import LAMBDA_MODE, sample_lambda
 from .nuclear import SecondaryModel, emit_secondaries
 from .steps import Step
 
@@ -47,7 +54,22 @@ class PhysicsConfig:
     elastic_mean_angle: float = 0.06
     e_cut_mev: float = 0.3  # particles below this energy are stopped
     min_uz: float = 0.05  # particles flying more sideways than this are dropped
+    #: deposit in thin sensitive slabs: "landau" (Landau's distribution, ``landau.py``) or "moyal" (the earlier
+    #: Moyal approximation, its tail too light: median deposits ~0.7 xi too low)
+    deposit_model: str = "landau"
+    #: "path": the Highland logarithm over the whole path since birth; "region": restarted in every layer stack
+    scattering_memory: str = "path"
+    #: Lynch-Dahl's beta^2 inside the Highland logarithm, ln(x z^2 / (X0 beta^2)) (the PDG form). Off by default:
+    #: with it our widths after thick water and aluminium slabs at 158.6 MeV are 4-14 % above Gottschalk's
+    #: differential Moliere reference (validation.gottschalk_theta0), without it within 2.3 % (chapter 01_physics)
+    lynch_dahl_beta: bool = False
     secondary_model: SecondaryModel = field(default_factory=SecondaryModel)
+
+    def __post_init__(self):
+        if self.deposit_model not in ("landau", "moyal"):
+            raise ValueError(f"deposit_model must be 'landau' or 'moyal', got {self.deposit_model!r}")
+        if self.scattering_memory not in ("path", "region"):
+            raise ValueError(f"scattering_memory must be 'path' or 'region', got {self.scattering_memory!r}")
 
 
 @dataclass
@@ -105,10 +127,13 @@ def _normal(shape, gen, like: torch.Tensor) -> torch.Tensor:
     return torch.randn(shape, generator=gen, device=like.device, dtype=torch.float32).to(like.dtype)
 
 
-def _highland_var(cum_x: torch.Tensor, cum_w: torch.Tensor) -> torch.Tensor:
-    """Highland theta0^2 from the accumulated x/X0 and int dx / (X0 (p beta c)^2)."""
-    safe = cum_x.clamp_min(1e-12)
-    corr = (1.0 + HIGHLAND_LOG * torch.log(safe)).clamp_min(0.0)
+def _highland_var(cum_x: torch.Tensor, cum_w: torch.Tensor, beta2: torch.Tensor | None = None) -> torch.Tensor:
+    """Highland theta0^2 from the accumulated x/X0 and int dx / (X0 (p beta c)^2); with ``beta2`` the
+    Lynch-Dahl logarithm ln(x / (X0 beta^2))."""
+    arg = cum_x.clamp_min(1e-12)
+    if beta2 is not None:
+        arg = arg / beta2.clamp_min(1e-6)
+    corr = (1.0 + HIGHLAND_LOG * torch.log(arg)).clamp_min(0.0)
     return (HIGHLAND_E * corr) ** 2 * cum_w
 
 
@@ -123,8 +148,10 @@ def _perpendicular_basis(ux, uy, uz):
 
 
 def _landau_deposit(step: Step, e_in: torch.Tensor, path_mm: torch.Tensor, mean_loss: torch.Tensor,
-                    gen: torch.Generator) -> torch.Tensor:
-    """Energy deposited in a thin sensitive slab [MeV]."""
+                    gen: torch.Generator, model: str = "landau") -> torch.Tensor:
+    """Energy deposited in a thin sensitive slab [MeV]: Landau's distribution around the Landau-Vavilov-Bichsel
+    most probable value Delta_p = xi [ln(2 m c^2 beta^2 gamma^2 / I) + ln(xi / I) + 0.200 - beta^2] with
+    xi = (K/2) (Z/A) x / beta^2 where kappa = xi / T_max < 1, else a Gaussian around the mean loss."""
     b2, g = beta2_gamma(e_in)
     x_gcm2 = step.density * path_mm / 10.0
     xi = 0.5 * K_BETHE * step.z_over_a * x_gcm2 / b2
@@ -133,10 +160,14 @@ def _landau_deposit(step: Step, e_in: torch.Tensor, path_mm: torch.Tensor, mean_
     kappa = xi / tmax
     i_mev = step.I_eV * 1e-6
     mpv = xi * (torch.log(2.0 * M_E * b2 * g * g / i_mev) + torch.log(xi / i_mev) + 0.200 - b2)
-    z = _normal(e_in.shape, gen, e_in)
-    # Moyal variate -ln(z^2) has its mode at 0; 1.119 matches its FWHM (3.59) to Landau's (4.02 xi)
-    moyal = -torch.log(z * z + 1e-300)
-    landau = mpv + 1.119 * xi * moyal
+    if model == "landau":
+        # truncated so that the mean deposit is the step's mean energy loss (landau.py)
+        target = LAMBDA_MODE + (mean_loss - mpv) / xi
+        landau = mpv + xi * (sample_lambda(e_in.shape, gen, e_in, mean=target) - LAMBDA_MODE)
+    else:
+        z = _normal(e_in.shape, gen, e_in)
+        # Moyal variate -ln(z^2) has its mode at 0; 1.119 matches its FWHM (3.59) to Landau's (4.02 xi)
+        landau = mpv + 1.119 * xi * (-torch.log(z * z + 1e-300))
     z2 = _normal(e_in.shape, gen, e_in)
     gauss = mean_loss + torch.sqrt(xi * tmax * (1.0 - 0.5 * b2)) * z2
     dep = torch.where(kappa < 1.0, landau, gauss)
@@ -194,9 +225,9 @@ def transport(
                 if next_in >= n_batch:
                     break
                 continue
-            # reset the Highland accumulators on entering a new region
+            # the old model: reset the Highland accumulators on entering a new region
             newreg = region != step.region
-            if bool(newreg.any()):
+            if config.scattering_memory == "region" and bool(newreg.any()):
                 cum_x = torch.where(newreg, torch.zeros_like(cum_x), cum_x)
                 cum_w = torch.where(newreg, torch.zeros_like(cum_w), cum_w)
                 var_prev = torch.where(newreg, torch.zeros_like(var_prev), var_prev)
@@ -248,7 +279,7 @@ def transport(
                 e_out = e_mean
                 if record_hits:
                     if config.landau:
-                        dep = _landau_deposit(step, e_in, s_eff, mean_loss, gen)
+                        dep = _landau_deposit(step, e_in, s_eff, mean_loss, gen, config.deposit_model)
                     else:
                         dep = mean_loss
                     dep = torch.where(stops, e_in, dep)
@@ -282,7 +313,9 @@ def transport(
                 w_out = torch.where(stopped, torch.zeros_like(w_in), t_out[:, W])
                 cum_x = cum_x + s_eff / step.x0_mm
                 cum_w = cum_w + (w_in - w_out).clamp_min(0.0)
-                var_tot = _highland_var(cum_x, cum_w)
+                b2_out = beta2_gamma(torch.where(stopped, e_in, e_out).clamp_min(config.e_cut_mev))[0] \
+                    if config.lynch_dahl_beta else None
+                var_tot = _highland_var(cum_x, cum_w, b2_out)
                 var = (var_tot - var_prev).clamp_min(0.0)
                 var_prev = var_tot
                 th0 = torch.sqrt(var)
