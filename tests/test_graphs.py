@@ -194,3 +194,21 @@ def test_cache_build_reuse_repair_and_invalidation(tmp_path):
     assert len(ds._cache) == 2 and g0.x.shape[1] == 8
     assert ds.summary[2]["line_nodes"] == g2.x.shape[0]
     assert len(ds.normalization["x_mean"]) == 8
+
+
+def test_tracker_threshold_applies_to_the_tracker1_to_calorimeter0_pair():
+    # layer 1 (tracker) -> layer 2 (first calorimeter layer), 40 mm apart in this test geometry: the 0.2 rad
+    # tracker threshold applies, not the calorimeter's 0.4 rad
+    dz = Z[2] - Z[1]
+    rows = []
+    for i, ang in enumerate([0.2 - 1e-5, 0.2 + 1e-5, 0.3]):
+        rows += [(i, 1, 1, 1000.0 * i, 0.0, 0.02), (i, 1, 2, 1000.0 * i + dz * math.tan(ang), 0.0, 0.02)]
+    h = make_hits(rows)
+    g = build_hit_graph(h[np.lexsort((h["eventID"], h["layer"]))], GraphConfig(truncate_after_empty_layer=False))
+    assert {(int(g.event[s]), int(g.event[t])) for s, t in g.edge_index.t().tolist()} == {(0, 0)}
+    # the same angles between two calorimeter layers 2 -> 3 pass up to 0.4 rad
+    rows = [(i, 1, 2 + k, 1000.0 * i + k * (Z[3] - Z[2]) * math.tan(ang), 0.0, 0.02)
+            for i, ang in enumerate([0.2 + 1e-5, 0.3]) for k in (0, 1)]
+    h = make_hits(rows)
+    g = build_hit_graph(h[np.lexsort((h["eventID"], h["layer"]))], GraphConfig(truncate_after_empty_layer=False))
+    assert {(int(g.event[s]), int(g.event[t])) for s, t in g.edge_index.t().tolist()} == {(0, 0), (1, 1)}
