@@ -64,3 +64,38 @@ def test_parameter_file(tmp_path):
     p.write_text(good.read_text() + "max_scroe: 1\n")
     with pytest.raises(ValueError, match="unknown track-follower parameter.*max_scroe"):
         load_follower_config(p)
+
+
+def test_continuations_into_the_trackers_are_ranked_by_the_extrapolation_not_the_nearest_hit():
+    """An inclined track whose calorimeter kinks add up (score ~0.08 rad) and two other particles whose tracker-1
+    hits lie laterally nearer to its first calorimeter hit than its own: ranking candidates by lateral distance
+    keeps the two wrong ones, and the 0.845 replacement rule cannot bring the right one back (the accumulated score
+    dilutes its better kink). Ranking by the kink, i.e. by the distance to the straight extrapolation, finds it."""
+    z = Z
+    pos, layer, truth = [], [], []
+
+    def add(t, lay, x):
+        pos.append([x, 0.0, z[lay]])
+        layer.append(lay)
+        truth.append(t)
+
+    slope = 0.03
+    x_cal0 = 2.84
+    for lay in range(0, 16):  # particle 0: inclined, zig-zag in the calorimeter (kinks of ~24 mrad)
+        x = x_cal0 + slope * (z[lay] - z[2])
+        if lay >= 3:
+            x += 0.033 * (1 if lay % 2 else -1)
+        add(0, lay, x)
+    for t, x_t in ((1, x_cal0 - 0.34), (2, x_cal0 - 0.64)):  # particles 1, 2: shorter, their calorimeter hits
+        for lay in range(0, 9):                                 # well away from particle 0's
+            add(t, lay, x_t if lay < 2 else x_t + 1.5 + 1.3 * t)
+    order = np.argsort(layer, kind="stable")
+    pos, layer, truth = np.array(pos)[order], np.array(layer)[order], np.array(truth)[order]
+    # sanity of the construction: at tracker 1 the two others are laterally nearer to particle 0's calorimeter hit
+    h0 = np.nonzero((truth == 0) & (layer == 2))[0][0]
+    t1 = np.nonzero(layer == 1)[0]
+    nearest = t1[np.argsort(np.abs(pos[t1, 0] - pos[h0, 0]))]
+    assert set(truth[nearest[:2]].tolist()) == {1, 2}
+    tracks = TrackFollower(FollowerConfig())(pos, layer)
+    mine = [h for h in tracks.hits if (truth[h] == 0).sum() > 10]
+    assert len(mine) == 1 and set(truth[mine[0]].tolist()) == {0} and len(mine[0]) == 16

@@ -3,8 +3,10 @@
 Both trackers see the same frames after the same reference preprocessing. The GNN tracker scores the segments of
 the hit graph, assigns them layer by layer and follows the chains; the track follower works on the hits directly.
 Per frame: sizes, edge TPR/FPR of the reconstructed segments (for the follower: consecutive hits of its tracks
-that are hit-graph segments), track counts, purity and efficiency after the filter, the thesis' efficiencies, and
-the reconstruction time (graph building excluded and given separately).
+that are hit-graph segments), track counts, purity and efficiency after the filter (the paper's and the stricter
+ones, ``metrics.py``), the thesis' efficiencies, where wrong tracks first go wrong and the lateral spread of the
+hits in tracker 0 (``diagnostics.py``), and the reconstruction time (graph building excluded and given
+separately).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..graphs.config import GraphConfig
 from ..graphs.frames import preprocess, split_frames
 from ..io.readers import read_hits
 from .build import build_tracks
+from .diagnostics import failure_layers, layer_density
 from .follower import FollowerConfig, TrackFollower
 from .metrics import edge_metrics, particle_efficiencies, track_metrics
 
@@ -61,6 +64,9 @@ def evaluate_frames(hits: np.ndarray, primaries_per_frame: int, tracker: str, mo
         tm = track_metrics(tracks, g.hit_event.numpy(), g.hit_track.numpy(), g.hit_x[:, 0].numpy(),
                            g.hit_clean.numpy(), int(g.n_clean_primaries), min_last_edep=min_last_edep)
         pe = particle_efficiencies(tracks, g.hit_event.numpy(), g.hit_track.numpy())
+        lay = g.hit_x[:, 4].long().numpy()
+        fl = failure_layers(tracks, g.hit_event.numpy(), lay, g.hit_x[:, 0].numpy(), min_last_edep=min_last_edep)
+        dens = layer_density(lay, g.hit_x[:, 1].numpy(), g.hit_x[:, 2].numpy(), layers=(0,))
         rows.append({"algorithm": tracker, "primaries_per_frame": primaries_per_frame, "frame": i,
                      "hits": sizes["hits"], "segments": sizes["edges"], "tpr": em["tpr"], "fpr": em["fpr"],
                      **{k: tm[k] for k in ("tracks", "tracks_filtered", "primary_tracks", "correct_primary",
@@ -68,6 +74,9 @@ def evaluate_frames(hits: np.ndarray, primaries_per_frame: int, tracker: str, mo
                                            "purity_all_tracks", "efficiency_clean")},
                      "clean_primaries": int(g.n_clean_primaries),
                      "double_majority": pe["double_majority"], "perfect": pe["perfect"], "lhc": pe["lhc"],
+                     **{k: fl[k] for k in ("wrong", "wrong_tracker", "wrong_calorimeter_front",
+                                           "wrong_calorimeter_deep")},
+                     "sigma_0_mm": dens["sigma_0_mm"], "density_0_per_mm2": dens["density_0_per_mm2"],
                      "graph_seconds": t_graph, "tracking_seconds": t_track})
     return rows
 

@@ -163,7 +163,11 @@ class TrackFollower:
                 else:
                     kink = np.zeros(cand.size)
                     new_score = np.full(cand.size, score)
-                for i in np.nonzero(ok)[0][np.argsort(np.linalg.norm(seg[ok][:, :2], axis=1))]:
+                # candidates in the order of their distance to the branch's straight extrapolation (the kink; for the
+                # first segment, the lateral distance to the seed): the best ones fill the children first
+                order = np.argsort(kink[ok], kind="stable") if len(path) > 1 else \
+                    np.argsort(np.linalg.norm(seg[ok][:, :2], axis=1), kind="stable")
+                for i in np.nonzero(ok)[0][order]:
                     sc = float(new_score[i])
                     if len(children) < c.max_children:
                         children.append((sc, int(cand[i])))
