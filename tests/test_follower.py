@@ -99,3 +99,7 @@ def test_continuations_into_the_trackers_are_ranked_by_the_extrapolation_not_the
     tracks = TrackFollower(FollowerConfig())(pos, layer)
     mine = [h for h in tracks.hits if (truth[h] == 0).sum() > 10]
     assert len(mine) == 1 and set(truth[mine[0]].tolist()) == {0} and len(mine[0]) == 16
+    # the earlier order (nearest hit first) gets it wrong
+    old = TrackFollower(FollowerConfig(candidate_order="nearest"))(pos, layer)
+    mine = [h for h in old.hits if (truth[h] == 0).sum() > 10]
+    assert len(mine) == 1 and set(truth[mine[0]].tolist()) != {0}

@@ -57,7 +57,9 @@ def test_notebook_executions_print_no_kernel_noise_but_report_failures(project):
     write_notebook(project / "notebooks", "c_progress", "n = 5", """
         from tqdm import tqdm
         import os
+        from pctlib.progress import progress_bar
         total = sum(i for i in tqdm(range(n), desc="loop"))
+        total += sum(i for i in progress_bar(range(n), desc="library loop", enabled=True))  # a bar asked for
         print("total", total, "cwd", os.getcwd())
         """)
     (project / "params" / "q.yaml").write_text(
@@ -73,7 +75,7 @@ def test_notebook_executions_print_no_kernel_noise_but_report_failures(project):
                if o["output_type"] == "stream"]
     assert not [o for o in streams if o["name"] == "stderr"], "progress bars reached the executed notebook"
     text = "".join("".join(o["text"]) for o in streams)
-    assert "total 10" in text and f"cwd {project.resolve()}" in text
+    assert "total 20" in text and f"cwd {project.resolve()}" in text
     injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     src = "".join(injected[0]["source"])
     assert 'results_dir = "results/q/c_progress"' in src and str(project) not in src
@@ -89,7 +91,8 @@ def test_the_book_folds_parameter_cells_and_drops_paths_and_progress_bars():
         code([{"output_type": "execute_result", "data": {"text/plain": "PosixPath('results/x/t.csv')"}}]),
         code([{"output_type": "stream", "name": "stderr", "text": "simulate:  40%|####      | 4/10 [00:01<00:01]"}]),
         code([{"output_type": "stream", "name": "stderr", "text": "TqdmWarning: IProgress not found."}]),
-        code([{"output_type": "stream", "name": "stderr", "text": "UserWarning: a real warning"}]),
+        code([{"output_type": "stream", "name": "stderr", "text": "UserWarning: a real warning"},
+              {"output_type": "stream", "name": "stderr", "text": "\n"}]),
         code([{"output_type": "execute_result", "data": {"text/plain": "   a\n0  1", "text/html": "<table/>"}}]),
         {"cell_type": "markdown", "metadata": {}, "source": "text"},
     ]}
@@ -97,7 +100,7 @@ def test_the_book_folds_parameter_cells_and_drops_paths_and_progress_bars():
     assert "hide-cell" in out["cells"][0]["metadata"]["tags"]
     assert "hide-cell" in out["cells"][1]["metadata"]["tags"]
     assert out["cells"][2]["outputs"] == [] and out["cells"][3]["outputs"] == [] and out["cells"][4]["outputs"] == []
-    assert out["cells"][5]["outputs"] == nb["cells"][5]["outputs"]
+    assert out["cells"][5]["outputs"] == nb["cells"][5]["outputs"][:1]  # the real warning stays, a bare newline not
     assert out["cells"][6]["outputs"] == nb["cells"][6]["outputs"]
     assert "hide-cell" not in out["cells"][6]["metadata"]["tags"]
     assert nb["cells"][0]["metadata"]["tags"] == ["parameters"]  # the executed notebook itself is untouched

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from ..progress import progress_bar
 
 from .build import frame_sizes
 from .reference import HIT_GRAPH_SIZES, LINE_GRAPH_EDGES
@@ -49,7 +49,7 @@ def scan(config: ScanConfig = ScanConfig(), progress: bool = True) -> pd.DataFra
         raise ValueError(f"placement must be 'centre' or 'gap', got {config.placement!r}")
     rows = []
     todo = [(c, t) for c in config.distances_mm for t in config.phantoms_mm]
-    for c, t in tqdm(todo, desc="placement scan", disable=not progress):
+    for c, t in progress_bar(todo, desc="placement scan", enabled=progress):
         where = {"centre_to_detector_mm": c} if config.placement == "centre" else {"gap_to_detector_mm": c}
         sim_cfg = SimulationConfig(geometry=config.geometry or str(DEFAULT_GEOMETRY), phantom_mm=t, **where)
         geom = sim_cfg.load_geometry()

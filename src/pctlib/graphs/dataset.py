@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from ..progress import progress_bar
 
 from ..fileio import file_sha256, write_bytes_atomic, write_json_atomic
 from ..io.readers import read_hits
@@ -89,7 +89,7 @@ def build_cache(hits_path: str | Path, out: str | Path, config: GraphConfig, pro
     if len(summary) != len(frames):
         summary = [None] * len(frames)
     built = 0
-    bar = tqdm(total=len(frames), desc=f"graphs {hits_path.name}", unit="frame", disable=not progress)
+    bar = progress_bar(total=len(frames), desc=f"graphs {hits_path.name}", unit="frame", enabled=progress)
     for i, fh in enumerate(frames):
         name = f"{i:06d}.pt"
         path = out / "frames" / name

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from ..progress import progress_bar
 
 from ..io.hit_table import HIT_DTYPE, cluster_size, levels_from_layer
 from ..io.writers import HitWriter
@@ -160,7 +160,7 @@ class Simulator:
             chunk_size = max(fp, chunk_size // fp * fp)
         n_chunks = -(-n_primaries // chunk_size)
         writer = HitWriter(out, fmt, HIT_DTYPE) if out is not None else None
-        bar = tqdm(total=n_primaries, desc="simulate", unit="p", disable=not progress, unit_scale=True)
+        bar = progress_bar(total=n_primaries, desc="simulate", unit="p", enabled=progress, unit_scale=True)
         try:
             if writer:
                 writer.__enter__()

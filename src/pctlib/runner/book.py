@@ -80,7 +80,7 @@ def for_reader(nb: dict[str, Any]) -> dict[str, Any]:
                     continue
             if o.get("output_type") == "stream" and o.get("name") == "stderr":
                 text = "".join(o.get("text", ""))
-                if _PROGRESS.search(text):
+                if _PROGRESS.search(text) or not text.strip():
                     continue
             kept.append(o)
         cell["outputs"] = kept

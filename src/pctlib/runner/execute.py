@@ -98,8 +98,9 @@ def prepare_input(source: Path, dest: Path) -> None:
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
 #: Environment of the kernels: progress bars of library calls stay out of executed notebooks (and so out of the
-#: book); the runner's own progress bar in the terminal is not affected.
-KERNEL_ENVIRONMENT = {"TQDM_DISABLE": "1"}
+#: book; ``pctlib.progress``, and TQDM_DISABLE for other libraries' bars); the runner's own progress bar in the
+#: terminal is not affected.
+KERNEL_ENVIRONMENT = {"PCTLIB_PROGRESS": "0", "TQDM_DISABLE": "1"}
 
 
 def display_path(path: Path, project_root: Path | None) -> str:

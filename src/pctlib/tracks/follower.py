@@ -9,8 +9,9 @@ Tracks are grown *upstream*, from the deepest layer towards the trackers:
   (``seed_cone`` in the calorimeter, ``tracker_cone`` into tracker layers);
 * a branch carries a score s, updated with the kink angle theta between its last two segments as
   s <- sqrt(s^2 + theta^2); a continuation is allowed while s < ``max_score`` or theta < ``max_kink``;
-* each node keeps at most ``max_children`` continuations: a new one replaces the worst kept one when its score is
-  below ``replace_factor`` times the worst;
+* each node keeps at most ``max_children`` continuations: candidates are taken in the order of their distance to
+  the branch's straight extrapolation (their kink; the first segment of a branch: lateral distance to the seed), and
+  a new one replaces the worst kept one when its score is below ``replace_factor`` times the worst;
 * the complete branch of lowest score that reaches a tracker layer wins; its hits are used up.
 
 Post-processing: tracks that leave the sensor laterally (their straight extrapolation one layer downstream falls
@@ -45,6 +46,14 @@ class FollowerConfig:
     sensor_half_x: float = 135.4  # [mm]
     sensor_half_y: float = 83.15  # [mm]
     max_nodes: int = 5000
+    #: order in which candidate continuations fill a node's children: "extrapolation" (by kink, i.e. distance to
+    #: the branch's straight extrapolation) or "nearest" (by lateral distance to the current hit; pctlib's order
+    #: before, kept for comparison: across the tracker gaps it misses inclined tracks' own hits)
+    candidate_order: str = "extrapolation"
+
+    def __post_init__(self):
+        if self.candidate_order not in ("extrapolation", "nearest"):
+            raise ValueError(f"candidate_order must be 'extrapolation' or 'nearest', got {self.candidate_order!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -165,8 +174,10 @@ class TrackFollower:
                     new_score = np.full(cand.size, score)
                 # candidates in the order of their distance to the branch's straight extrapolation (the kink; for the
                 # first segment, the lateral distance to the seed): the best ones fill the children first
-                order = np.argsort(kink[ok], kind="stable") if len(path) > 1 else \
-                    np.argsort(np.linalg.norm(seg[ok][:, :2], axis=1), kind="stable")
+                if len(path) > 1 and c.candidate_order == "extrapolation":
+                    order = np.argsort(kink[ok], kind="stable")
+                else:
+                    order = np.argsort(np.linalg.norm(seg[ok][:, :2], axis=1), kind="stable")
                 for i in np.nonzero(ok)[0][order]:
                     sc = float(new_score[i])
                     if len(children) < c.max_children:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
+from ..progress import progress_bar
 
 from ..assign.batch import assign_scores
 from ..assign.blackbox import assign_differentiable
@@ -270,7 +270,7 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
         writer.writeheader()
     val_subset = [val_frames[i].to(dev) for i in validation_indices(val_frames, config.max_val_frames)]
     model.train()
-    bar = tqdm(range(start + 1, config.steps + 1), desc=f"train {config.mode}", unit="step", disable=not progress,
+    bar = progress_bar(range(start + 1, config.steps + 1), desc=f"train {config.mode}", unit="step", enabled=progress,
                initial=start, total=config.steps)
     done = 0
     t0 = time.perf_counter()
