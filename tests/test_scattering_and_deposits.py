@@ -21,6 +21,14 @@ def test_scattering_length_reproduces_gottschalks_table():
     assert scattering_length_gcm2(mats["aluminium"]) == pytest.approx(28.75, rel=2e-3)
 
 
+def test_the_measured_gottschalk_1993_aluminium_point():
+    """Gottschalk et al. 1993 (NIM B 74, 467), as quoted by Geant4's TestEm5 example gottsch.mac: 158.6 MeV
+    protons through 0.2160 g/cm^2 of aluminium (0.8 mm): projected theta0 = 3.534 +- 0.491 mrad."""
+    r = slab_scattering("aluminium", 0.8, 158.6, n=40000, seed=3)
+    assert r["theta_rms_mrad"] == pytest.approx(3.534, rel=0.05)
+    assert gottschalk_theta0("aluminium", 0.8, 158.6) * 1e3 == pytest.approx(3.534, rel=0.05)
+
+
 def test_gottschalk_reference_agrees_with_highland_for_a_thin_slab():
     # 1 mm of water at 158.6 MeV: the two formulas are fits to the same theory and must agree within a few %
     from pctlib.physics.validation import highland_theta0
