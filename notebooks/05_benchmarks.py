@@ -347,4 +347,4 @@ for alg in table.algorithm.unique():
                        "ours": f"{ratio:.2f}", "verdict": "agree" if 0.84 <= ratio <= 0.92 else "disagree"})
 claims = pd.DataFrame(claims)
 save_table(claims, results_dir, "claims")
-claims
+claims.style.hide(axis="index").set_properties(subset=["claim"], **{"text-align": "left"})
