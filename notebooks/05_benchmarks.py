@@ -276,9 +276,12 @@ save_json({"table1": table.to_dict("records"), "timing_ms": (1e3 * timing).reset
 # **What this shows.** The cell below compares, at 100 p⁺/F, each GNN with the track follower on every phantom,
 # from the table above. With models trained for a few hundred steps on our simulation (the default params set),
 # the comparison is not the paper's: its models trained for 10,000 steps of 32 frames. Our graphs have the paper's
-# sizes (chapter *Graphs*), so the training length is the main difference: a PTT model trained 700 steps of 32
-# frames on a GPU beats the follower on these same test frames at every phantom
-# (`results/default/05_benchmarks/long_training_check/`, made by `benchmarks/long_training_check.py`).
+# sizes (chapter *Graphs*), so the training length is the main difference. A PTT model trained 700 steps of 32
+# frames on a GPU (`results/default/05_benchmarks/long_training_check/`, made by `benchmarks/long_training_check.py`)
+# reached 76.9 / 86.9 / 93.6 % purity at 100 p⁺/F, but that check predates three changes of this chapter's
+# inputs: the paper's definitions of purity and efficiency, multiple scattering over the whole path, and the track
+# follower's candidate order, which raised the follower by 7-10 points. It no longer decides the comparison; a rerun
+# needs a GPU.
 
 # %%
 t100 = table[table.primaries_per_frame == 100].set_index(["algorithm", "phantom_mm"])["purity"]
