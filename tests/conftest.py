@@ -74,3 +74,15 @@ def project(tmp_path: Path) -> Path:
         """,
     )
     return root
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Small simulated training and validation sets (200 mm water, frames of 30 primaries) and their feature
+    statistics: (train frames, validation frames, normalisation)."""
+    from pctlib.training.data import DataSpec, feature_statistics, prepare
+
+    root = tmp_path_factory.mktemp("data")
+    tr = prepare(DataSpec("train", (200.0,), 120, 1, primaries_per_frame=30), root, progress=False)
+    va = prepare(DataSpec("val", (200.0,), 60, 2, primaries_per_frame=30), root, progress=False)
+    return tr, va, feature_statistics(tr)

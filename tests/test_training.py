@@ -6,16 +6,7 @@ import pytest
 import torch
 
 from pctlib.models.interaction_network import EdgeScorer, freeze_batchnorm, functional_scores
-from pctlib.training.data import DataSpec, feature_statistics, prepare
 from pctlib.training.loop import TrainConfig, TrainError, frame_loss, train
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    tr = prepare(DataSpec("train", (200.0,), 120, 1, primaries_per_frame=30), root, progress=False)
-    va = prepare(DataSpec("val", (200.0,), 60, 2, primaries_per_frame=30), root, progress=False)
-    return tr, va, feature_statistics(tr)
 
 
 @pytest.mark.parametrize("mode,lam", [("ptt", 50.0), ("pat", 25.0), ("pat", 50.0), ("pat", 75.0)])

@@ -4,7 +4,6 @@ and the order and gap rule of the preprocessing."""
 
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from pctlib.graphs.frames import last_connected_layer, preprocess
 from pctlib.io.hit_table import cluster_size
 from pctlib.io.writers import HitWriter
 from pctlib.models.interaction_network import EdgeScorer
-from pctlib.training.data import DataSpec, FrameList, feature_statistics, prepare
+from pctlib.training.data import FrameList
 from pctlib.training.loop import TrainConfig, TrainError, frame_step, train, validation_indices
 from test_graphs import make_hits
 
@@ -77,14 +76,6 @@ def test_group_normalised_loss_weights_by_hand():
 def test_bad_loss_options_are_refused(bad):
     with pytest.raises(TrainError, match=list(bad)[0] if len(bad) == 1 else "both"):
         TrainConfig(**bad)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    tr = prepare(DataSpec("train", (200.0,), 120, 1, primaries_per_frame=30), root, progress=False)
-    va = prepare(DataSpec("val", (200.0,), 60, 2, primaries_per_frame=30), root, progress=False)
-    return tr, va, feature_statistics(tr)
 
 
 def _batch_gradient(model, frames, cfg):

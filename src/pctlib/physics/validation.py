@@ -195,7 +195,6 @@ def kink_widths(hits: np.ndarray, layers=None) -> list[dict]:
         layers = range(3, int(lay.max()) if lay.size else 3)
     rows = []
     for k in layers:
-        ia = np.searchsorted(key, ev[lay == k] * 64 + k - 1)
         e_k = ev[lay == k]
         trip = []
         for d in (-1, 0, 1):
@@ -215,7 +214,6 @@ def kink_widths(hits: np.ndarray, layers=None) -> list[dict]:
         mad = np.median(np.abs(kink - np.median(kink)))
         rows.append({"layer": int(k), "primaries": int(ok.sum()), "kink_width_mrad": 1e3 * 1.4826 * float(mad),
                      "kink_rms_mrad": 1e3 * float(kink.std())})
-        del ia
     return rows
 
 
