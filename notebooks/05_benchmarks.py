@@ -348,6 +348,6 @@ for alg in table.algorithm.unique():
         ratio = float((r.efficiency / r.purity).mean())
         claims.append({"claim": f"{alg}: efficiency about 0.86-0.90 of purity (paper, 100 p+/F)",
                        "ours": f"{ratio:.2f}", "verdict": "agree" if 0.84 <= ratio <= 0.92 else "disagree"})
-claims = pd.DataFrame(claims)
+claims = pd.DataFrame(claims, columns=["claim", "ours", "verdict"])
 save_table(claims, results_dir, "claims")
 claims.style.hide(axis="index").set_properties(subset=["claim"], **{"text-align": "left"})
