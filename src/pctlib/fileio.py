@@ -1,12 +1,20 @@
-"""Small file helpers shared by the pipeline: content hashes and atomic writes (temporary name, then rename)."""
+"""Small file helpers shared by the pipeline: content hashes, atomic writes and per-target locks.
+
+Files that others read are written whole or not at all: under a temporary name that is unique to the writing
+process (same folder, so the final ``os.replace`` is atomic), then renamed. Two processes producing the same
+artefact (grid jobs sharing ``data/``) take the target's lock (:func:`target_lock`, the ``filelock`` package): one
+builds while the others wait, then find the finished file and reuse it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 
 def file_sha256(path: str | Path) -> str:
@@ -18,13 +26,35 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path.partial`` and rename it to ``path``: readers never see half a file."""
+def temporary_path(path: str | Path, tag: str = "partial") -> Path:
+    """A name beside ``path`` that no other writer uses: ``.NAME.<pid>.<random>.<tag>``."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.{tag}")
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` under a unique temporary name and rename it to ``path``: readers never see half a file, and
+    concurrent writers of the same path never share a temporary file."""
+    path = Path(path)
+    tmp = temporary_path(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=indent, default=str) + "\n").encode())
+
+
+@contextmanager
+def target_lock(path: str | Path, timeout: float = -1) -> Iterator[None]:
+    """Hold the inter-process lock of the artefact ``path`` (the file ``PATH.lock`` beside it) while producing
+    it; ``timeout`` in seconds (-1: wait as long as it takes)."""
+    from filelock import FileLock
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_name(path.name + ".lock")), timeout=timeout):
+        yield

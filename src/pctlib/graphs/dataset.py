@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from ..progress import progress_bar
 
-from ..fileio import file_sha256, write_bytes_atomic, write_json_atomic
+from ..fileio import file_sha256, target_lock, write_bytes_atomic, write_json_atomic
 from ..io.readers import read_hits
 from .build import FrameGraph, graph_from_hits, pack, unpack
 from .config import GraphConfig
@@ -62,7 +62,15 @@ class CacheInfo:
 
 def build_cache(hits_path: str | Path, out: str | Path, config: GraphConfig, progress: bool = True,
                 device: str = "cpu") -> CacheInfo:
-    """Build (or repair) the graph cache of a hit file in ``out``."""
+    """Build (or repair) the graph cache of a hit file in ``out``. Safe under concurrent callers: the folder's
+    lock (``OUT.lock`` beside it) is held throughout, so one process builds and the others then find a complete
+    cache and reuse it."""
+    with target_lock(out):
+        return _build_cache(hits_path, out, config, progress, device)
+
+
+def _build_cache(hits_path: str | Path, out: str | Path, config: GraphConfig, progress: bool = True,
+                 device: str = "cpu") -> CacheInfo:
     import time
 
     t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Streaming, atomic writers of hit tables (``.npz`` with ``arr_0`` as in the published data, or Parquet).
 
 Chunks are appended as they are simulated, so memory stays bounded; the file appears under its final name only
-when complete (written as ``NAME.partial`` and renamed). The ``.npz`` is byte-reproducible: fixed zip timestamps.
+when complete (written under a temporary name unique to the process, ``fileio.temporary_path``, and renamed). The ``.npz`` is byte-reproducible: fixed zip timestamps.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from ..fileio import temporary_path
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -25,8 +27,8 @@ class HitWriter:
             raise ValueError(f"unknown format {self.fmt!r}; allowed: npz, parquet")
         self.dtype = dtype
         self.rows = 0
-        self.partial = self.path.with_name(self.path.name + ".partial")
-        self.raw = self.path.with_name(self.path.name + ".raw.partial")
+        self.partial = temporary_path(self.path)
+        self.raw = temporary_path(self.path, "raw.partial")
         self._fh = None
         self._pq = None
 

@@ -8,27 +8,61 @@ physics setting never reuses old hits; the graph cache is keyed by content hash 
 
 from __future__ import annotations
 
+import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ..fileio import file_sha256, target_lock, write_json_atomic
 from ..graphs.config import GraphConfig
 from ..graphs.dataset import GraphDataset, build_cache
 from ..physics.config import SimulationConfig
 from ..physics.simulate import Simulator
 
 
+class DataWarning(UserWarning):
+    """A cached data file failed its check and was produced again."""
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _verified(path: Path, digest: str) -> bool:
+    """The hit file exists, its sidecar names the same configuration, and its content hash matches."""
+    try:
+        meta = json.loads(_sidecar(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return meta.get("config_digest") == digest and path.is_file() and file_sha256(path) == meta.get("sha256")
+
+
 def simulated_hits(root: str | Path, name: str, phantom_mm: float, primaries: int, seed: int,
                    progress: bool = True) -> Path:
-    """Path of a hit file simulated with the default configuration, simulating it first when missing."""
+    """Path of a hit file simulated with the default configuration, simulating it first when missing.
+
+    Safe under concurrent callers (grid jobs sharing ``root``): the file's lock is held while it is checked and,
+    if needed, produced, so one process simulates and the others wait and reuse it. A file is reused only when its
+    sidecar (``NAME.npz.json``: configuration digest, sha256) matches its content; otherwise it is simulated again
+    with a :class:`DataWarning`."""
     cfg = SimulationConfig(phantom_mm=phantom_mm, primaries=primaries, seed=seed)
-    path = Path(root) / "hits" / f"{name}_{phantom_mm:g}mm_{primaries}_s{seed}_{cfg.digest()[:8]}.npz"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    digest = cfg.digest()
+    path = Path(root) / "hits" / f"{name}_{phantom_mm:g}mm_{primaries}_s{seed}_{digest[:8]}.npz"
+    if _verified(path, digest):
+        return path
+    with target_lock(path):
+        if _verified(path, digest):  # another process finished it while we waited
+            return path
+        if path.exists() or _sidecar(path).exists():
+            warnings.warn(f"{path}: missing or mismatching sidecar or content hash; simulating it again",
+                          DataWarning, stacklevel=2)
         Simulator(cfg.load_geometry(), beam=cfg.beam, physics=cfg.physics, digitisation=cfg.digitisation,
                   max_step_mm=cfg.max_step_mm).run(primaries, seed=seed, chunk_size=cfg.chunk_size, out=path,
                                                    progress=progress)
+        write_json_atomic(_sidecar(path), {"config_digest": digest, "sha256": file_sha256(path),
+                                           "config": cfg.to_dict()})
     return path
 
 
