@@ -142,3 +142,45 @@ notebooks:
         path = write_params(project, f"notebooks:\n  a_square:\n    {bad}\n")
         with pytest.raises(ParamsError, match=msg):
             load_param_set(path, project / "notebooks")
+
+
+@pytest.fixture
+def free(project):
+    from conftest import write_notebook
+
+    write_notebook(project / "notebooks", "c_free", 'label = "a"\nn = 1\nf = 1.0', "print(label, n, f)")
+    return project
+
+
+@pytest.mark.parametrize("axis,values", [
+    ("n", "[40, -40]"),                          # the slug once dropped the minus sign
+    ("f", "[-0.5, 0.5]"),
+    ("label", "['a/b', 'a b', 'a_b', 'a-b']"),   # punctuation and spaces
+    ("label", "['', 'x', '-']"),
+])
+def test_grid_keys_are_injective(free, axis, values):
+    path = free / "params" / "k.yaml"
+    path.write_text(f"notebooks:\n  c_free:\n    parameters:\n      {axis}: {values}\n")
+    ex = expand(load_param_set(path, free / "notebooks"), free / "notebooks")
+    keys = [e.key for e in ex]
+    assert len(keys) == len(set(keys)) == len(ex), keys
+    assert all("/" not in k and " " not in k and k for k in keys)
+
+
+def test_plain_values_keep_their_readable_keys_and_a_duplicate_point_is_refused(free):
+    path = free / "params" / "k.yaml"
+    path.write_text("notebooks:\n  c_free:\n    parameters:\n      n: [40, -40]\n      f: [2.5]\n")
+    ex = expand(load_param_set(path, free / "notebooks"), free / "notebooks")
+    assert [e.key for e in ex] == ["n-40_f-2.5", "n--40_f-2.5"]
+    path.write_text("notebooks:\n  c_free:\n    parameters:\n      n: [3, 3]\n")
+    with pytest.raises(ParamsError, match="same point twice"):
+        expand(load_param_set(path, free / "notebooks"), free / "notebooks")
+
+
+def test_colliding_slugs_of_different_points_get_distinct_keys():
+    from pctlib.runner.param_set import Execution, _unique_keys
+
+    a = Execution("nb", Path("nb.py"), "v-1", {"v": 1}, ("v",), {})
+    b = Execution("nb", Path("nb.py"), "v-1", {"v": "1"}, ("v",), {})
+    keys = [e.key for e in _unique_keys("nb", [a, b])]
+    assert len(set(keys)) == 2 and all(k.startswith("v-1~") for k in keys)

@@ -199,9 +199,41 @@ def _validate_parameters(fname: str, spec: NotebookSpec, params: dict[str, Any],
 _SAFE = re.compile(r"[^A-Za-z0-9.+-]+")
 
 
+def _short_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:6]
+
+
 def _slug(value: Any) -> str:
+    """A readable, file-name-safe form of a grid value; where making it safe loses information (punctuation,
+    spaces, an empty string) a short hash of the value is appended, so different values never share a slug
+    (``-40`` stays ``-40``, ``a/b`` and ``a b`` become ``a-b~<hash>`` with different hashes)."""
     text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-    return _SAFE.sub("-", text).strip("-") or "x"
+    safe = _SAFE.sub("-", text)
+    if safe == text and text:
+        return text
+    return f"{safe.strip('-') or 'x'}~{_short_hash(value)}"
+
+
+def _unique_keys(nb: str, executions: list["Execution"]) -> list["Execution"]:
+    """Keys of one notebook's executions are folder names: they must differ. Values whose slugs coincide (the
+    integer 1 and the string "1") get a hash of their whole point appended; identical points are an error."""
+    seen: dict[str, list[int]] = {}
+    for i, e in enumerate(executions):
+        seen.setdefault(e.key, []).append(i)
+    out = list(executions)
+    for key, idx in seen.items():
+        if len(idx) < 2:
+            continue
+        points = [json.dumps({a: executions[i].parameters[a] for a in executions[i].axes}, sort_keys=True,
+                             default=str) for i in idx]
+        if len(set(points)) < len(points):
+            raise ParamsError(f"notebook {nb!r}: the grid holds the same point twice ({key}); remove the duplicate")
+        for i in idx:
+            e = executions[i]
+            point = {a: e.parameters[a] for a in e.axes}
+            out[i] = Execution(e.notebook, e.source, f"{key}~{_short_hash(point)}", e.parameters, e.axes,
+                               e.resources)
+    return out
 
 
 def expand(param_set: ParamSet, notebooks_dir: Path, only: str | None = None) -> list[Execution]:
@@ -229,12 +261,14 @@ def expand(param_set: ParamSet, notebooks_dir: Path, only: str | None = None) ->
                 axes.append((key, values))
         axis_names = tuple(a for a, _ in axes)
         cases = param_set.notebook_cases.get(nb) or [{}]
+        mine: list[Execution] = []
         for case in cases:
             for combo in itertools.product(*(vals for _, vals in axes)):
                 point = {**case, **dict(zip(axis_names, combo))}
                 key = "_".join(f"{a}-{_slug(v)}" for a, v in point.items()) or "main"
                 params = {**fixed, **point}
-                out.append(Execution(nb, sources[nb], key, params, tuple(point), resources))
+                mine.append(Execution(nb, sources[nb], key, params, tuple(point), resources))
+        out += _unique_keys(nb, mine)
     if not out:
         raise ParamsError(f"{param_set.name}: the grid is empty; nothing to execute")
     return out
