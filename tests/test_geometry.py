@@ -48,11 +48,11 @@ def test_other_detectors_are_just_other_files():
 
 @pytest.mark.parametrize("mutate,message", [
     (lambda d: d["stacks"]["calorimeter"][0].update(material="unobtainium"), "unknown material 'unobtainium'"),
-    (lambda d: d["stacks"]["calorimeter"][0].update(mm=-3.5), r"mm: -3.5 must be positive"),
+    (lambda d: d["stacks"]["calorimeter"][0].update(mm=-3.5), r"mm: -3.5 must be > 0"),
     (lambda d: d["stacks"]["flex"][0].update(thickness=1), r"unknown key\(s\) thickness"),
     (lambda d: d.update(colour="red"), r"unknown key\(s\) colour"),
     (lambda d: d["detector"].append({"include": "nope"}), "unknown stack 'nope'"),
-    (lambda d: d["phantom"].update(thickness_mm=-1), r"phantom.thickness_mm: -1 must be non-negative"),
+    (lambda d: d["phantom"].update(thickness_mm=-1), r"phantom.thickness_mm: -1 must be >= 0"),
     (lambda d: d["phantom"].update(material="lead"), "unknown material 'lead'"),
     (lambda d: d.update(detector=[{"material": "air", "mm": 1.0}]), "no sensitive slab"),
     (lambda d: d["phantom"].update(gap_to_detector_mm=100.0), "one of gap_to_detector_mm, centre_to_detector_mm"),

@@ -48,12 +48,21 @@ def _config_from_args(args):
     from ..physics.config import DEFAULT_GEOMETRY, SimulationConfig
     from ..physics.simulate import Digitisation
 
-    if args.primaries < 1:
-        raise UsageError(f"--primaries must be at least 1, got {args.primaries}")
-    if args.phantom_mm < 0:
-        raise UsageError(f"--phantom-mm must be >= 0, got {args.phantom_mm}")
-    if args.noise_rate < 0 or (args.pixel_frames is not None and args.pixel_frames < 1):
-        raise UsageError("--noise-rate must be >= 0 and --pixel-frames >= 1")
+    from ..checks import NumberError, check_number
+
+    try:
+        check_number(args.primaries, "--primaries", minimum=1, integer=True)
+        check_number(args.phantom_mm, "--phantom-mm", minimum=0.0)
+        check_number(args.energy_mev, "--energy-mev", above=0.0)
+        check_number(args.noise_rate, "--noise-rate", minimum=0.0, maximum=1.0)
+        check_number(args.chunk_size, "--chunk-size", minimum=1, integer=True)
+        for name in ("centre_mm", "gap_mm"):
+            if getattr(args, name) is not None:
+                check_number(getattr(args, name), f"--{name.replace('_', '-')}", minimum=0.0)
+        if args.pixel_frames is not None:
+            check_number(args.pixel_frames, "--pixel-frames", minimum=1, integer=True)
+    except NumberError as exc:
+        raise UsageError(str(exc)) from None
     if args.noise_rate > 0 and args.pixel_frames is None:
         raise UsageError("--noise-rate needs --pixel-frames N (noise is added per readout frame)")
     if args.gap_mm is not None and args.centre_mm is not None:
@@ -161,7 +170,9 @@ def _simulate_cmd():
         p.add_argument("--centre-mm", type=float, help="distance from the phantom's centre to the detector [mm]; "
                                                        "the gap follows the thickness")
         p.add_argument("--format", choices=["npz", "parquet"], help="default: from the file suffix")
-        p.add_argument("--chunk-size", type=int, default=20000, help="primaries per chunk (bounds memory)")
+        p.add_argument("--chunk-size", type=int, default=20000,
+                       help="primaries per chunk: bounds memory, and is part of the seed (each chunk draws its own "
+                            "random stream, so another chunk size gives another, equally valid sample)")
         p.add_argument("--pixel-frames", type=int, metavar="N",
                        help="draw measured ALPIDE pixel clusters and merge touching ones in frames of N primaries")
         p.add_argument("--noise-rate", type=float, default=0.0,

@@ -9,6 +9,9 @@ import torch
 from .stopping import E_MAX, E_MIN
 
 
+from ..checks import NumberError, check_number
+
+
 class BeamError(ValueError):
     """A beam that cannot be simulated."""
 
@@ -23,11 +26,17 @@ class Beam:
     spots: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
 
     def __post_init__(self):
+        try:
+            check_number(self.energy_mev, "beam energy [MeV]")
+            for name in ("energy_spread_mev", "spot_sigma_mm", "divergence_rad"):
+                check_number(getattr(self, name), f"beam {name}", minimum=0.0)
+            for k, spot in enumerate(self.spots):
+                for v in spot:
+                    check_number(v, f"beam spot {k}")
+        except NumberError as exc:
+            raise BeamError(str(exc)) from None
         if not (1.0 <= self.energy_mev <= 1000.0) or not (E_MIN < self.energy_mev < E_MAX):
             raise BeamError(f"beam energy {self.energy_mev} MeV is outside 1-1000 MeV (the transport tables)")
-        for name in ("energy_spread_mev", "spot_sigma_mm", "divergence_rad"):
-            if getattr(self, name) < 0:
-                raise BeamError(f"beam {name} must be >= 0, got {getattr(self, name)}")
         if not self.spots:
             raise BeamError("beam needs at least one spot position")
 

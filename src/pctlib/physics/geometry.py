@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from ..checks import NumberError, check_number
 from .materials import Material, MaterialError, load_materials
 
 REPO_GEOMETRY = Path(__file__).resolve().parents[3] / "params" / "geometry"
@@ -98,14 +99,13 @@ class Geometry:
         ph = self.phantom
         if gap_mm is not None and centre_mm is not None:
             raise GeometryError("give the phantom's exit gap or its centre distance, not both")
-        t = ph.thickness_mm if thickness_mm is None else float(thickness_mm)
-        if t < 0:
-            raise GeometryError(f"phantom thickness must be >= 0, got {t}")
+        t = _num(ph.thickness_mm if thickness_mm is None else thickness_mm, "phantom thickness [mm]", False)
         centre = None
         if gap_mm is not None:
-            g = float(gap_mm)
+            g = _num(gap_mm, "phantom gap [mm]", False)
         elif centre_mm is not None or ph.centre_to_detector_mm is not None:
-            centre = float(centre_mm if centre_mm is not None else ph.centre_to_detector_mm)
+            centre = _num(centre_mm if centre_mm is not None else ph.centre_to_detector_mm,
+                          "phantom centre distance [mm]", False)
             g = centre - 0.5 * t
             if g < 0:
                 raise GeometryError(f"a {t:g} mm phantom centred {centre:g} mm upstream of the detector would "
@@ -137,11 +137,10 @@ class Geometry:
 
 
 def _num(value: Any, where: str, positive: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise GeometryError(f"{where}: {value!r} is not a number")
-    if value < 0 or (positive and value == 0):
-        raise GeometryError(f"{where}: {value!r} must be {'positive' if positive else 'non-negative'}")
-    return float(value)
+    try:
+        return check_number(value, where, **({"above": 0.0} if positive else {"minimum": 0.0}))
+    except NumberError as exc:
+        raise GeometryError(str(exc)) from None
 
 
 def _expand(entries: Any, stacks: dict[str, Any], where: str, depth: int = 0) -> list[dict[str, Any]]:

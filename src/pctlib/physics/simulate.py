@@ -148,9 +148,15 @@ class Simulator:
 
     def run(self, n_primaries: int, seed: int = 0, chunk_size: int = 20000, out: str | Path | None = None,
             fmt: str | None = None, progress: bool = True, keep: bool | None = None) -> SimulationResult:
-        """Simulate ``n_primaries``; write hits to ``out`` (streaming, atomic) and/or return them (``keep``)."""
+        """Simulate ``n_primaries``; write hits to ``out`` (streaming, atomic) and/or return them (``keep``).
+
+        Each chunk of ``chunk_size`` primaries draws from its own random stream (seeded by ``seed`` and the chunk's
+        index), so ``chunk_size`` is part of the seed: the same (seed, chunk_size) gives the same bytes, another
+        chunk size another sample of the same physics."""
         if n_primaries < 1:
             raise ValueError(f"need at least one primary, got {n_primaries}")
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
         keep = out is None if keep is None else keep
         t0 = time.perf_counter()
         hits_parts, prim_parts = [], []

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,6 +195,26 @@ def _validate_parameters(fname: str, spec: NotebookSpec, params: dict[str, Any],
             why = p.check(v)
             if why is not None:
                 raise ParamsError(f"{where}: {why}")
+            bad = _non_finite(v)
+            if bad is not None:
+                raise ParamsError(f"{where}: {bad!r} is not a finite number (NaN and infinity are refused)")
+
+
+def _non_finite(value: Any) -> float | None:
+    """The first NaN or infinite float in ``value`` (nested lists and mappings searched), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return value
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            bad = _non_finite(v)
+            if bad is not None:
+                return bad
+    if isinstance(value, dict):
+        for v in value.values():
+            bad = _non_finite(v)
+            if bad is not None:
+                return bad
+    return None
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9.+-]+")
