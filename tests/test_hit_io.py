@@ -125,3 +125,50 @@ def test_bad_files_raise_named_errors(tmp_path):
     (tmp_path / "x.txt").write_text("x")
     with pytest.raises(HitFileError, match="unknown hit file type"):
         read_hits(tmp_path / "x.txt")
+
+
+def _published_npz(path, t):
+    arr = np.zeros(len(t), [(c, "<f8" if c in ("edep", "posX", "posY", "posZ") else "<i8") for c in PUBLISHED])
+    for c in PUBLISHED:
+        arr[c] = t[c]
+    np.savez_compressed(path, arr)
+    return arr
+
+
+def test_an_npz_damaged_in_the_middle_is_a_named_error(tmp_path):
+    path = tmp_path / "h.npz"
+    _published_npz(path, small_table(5000))
+    raw = bytearray(path.read_bytes())
+    for k in range(len(raw) // 2, len(raw) // 2 + 64):
+        raw[k] ^= 0x5A
+    path.write_bytes(bytes(raw))
+    with pytest.raises(HitFileError, match=r"h\.npz: unreadable or truncated"):
+        read_hits(path)
+
+
+def test_text_in_a_numeric_csv_column_is_a_named_error(tmp_path):
+    df = pd.DataFrame({c: small_table(10)[c] for c in PUBLISHED})
+    df["edep"] = df["edep"].astype(object)
+    df.loc[3, "edep"] = "about 0.02"
+    df.to_csv(tmp_path / "h.csv", index=False)
+    with pytest.raises(HitFileError, match=r"h\.csv: column edep holds a non-numeric value 'about 0.02'"):
+        read_hits(tmp_path / "h.csv")
+
+
+def test_event_ids_beyond_int32_and_layers_outside_the_detector_are_refused(tmp_path):
+    t = small_table(20)
+    arr = _published_npz(tmp_path / "ok.npz", t)
+    arr["eventID"][5] = 2**31
+    np.savez_compressed(tmp_path / "big.npz", arr)
+    with pytest.raises(HitFileError, match=r"big\.npz: column eventID value 2147483648 does not fit int32"):
+        read_hits(tmp_path / "big.npz")
+    arr = _published_npz(tmp_path / "ok.npz", t)
+    arr["level1ID"][7], arr["level2ID"][7] = 2, 60  # layer 62
+    np.savez_compressed(tmp_path / "far.npz", arr)
+    with pytest.raises(HitFileError, match=r"far\.npz: layer 62 is outside the detector's 43 layers"):
+        read_hits(tmp_path / "far.npz")
+    assert read_hits(tmp_path / "far.npz", n_layers=None)["layer"].max() == 62  # another detector: allowed
+    arr["level1ID"][7], arr["level2ID"][7] = -3, -1
+    np.savez_compressed(tmp_path / "neg.npz", arr)
+    with pytest.raises(HitFileError, match=r"neg\.npz: negative layer -3"):
+        read_hits(tmp_path / "neg.npz")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,7 +32,11 @@ class HitFileError(ValueError):
 _ALIASES = {"volumeID[2]": "level1ID", "volumeID[3]": "level2ID", "volumeID_2": "level1ID", "volumeID_3": "level2ID"}
 
 
-def _columns_to_table(cols: Mapping[str, Any], where: str) -> np.ndarray:
+#: layers of the default detector (2 trackers + 41 calorimeter layers); a hit in a layer beyond is refused
+DEFAULT_N_LAYERS = 43
+
+
+def _columns_to_table(cols: Mapping[str, Any], where: str, n_layers: int | None = DEFAULT_N_LAYERS) -> np.ndarray:
     cols = {_ALIASES.get(k, k): v for k, v in cols.items()}
     missing = [c for c in REQUIRED if c not in cols]
     if missing:
@@ -46,7 +51,7 @@ def _columns_to_table(cols: Mapping[str, Any], where: str) -> np.ndarray:
     out = np.zeros(n, dtype=HIT_DTYPE)
     for name in HIT_DTYPE.names:
         if name in cols:
-            out[name] = np.asarray(cols[name])
+            out[name] = _column(np.asarray(cols[name]), name, HIT_DTYPE[name], where)
     if "PDGEncoding" not in cols:
         out["PDGEncoding"] = 0
     if "primaryInelastic" not in cols:
@@ -59,10 +64,41 @@ def _columns_to_table(cols: Mapping[str, Any], where: str) -> np.ndarray:
     for c in ("posX", "posY", "posZ", "edep"):
         if not np.all(np.isfinite(out[c])):
             raise HitFileError(f"{where}: column {c} holds NaN or infinite values")
+    if n and out["layer"].min() < 0:
+        raise HitFileError(f"{where}: negative layer {int(out['layer'].min())} (check level1ID/level2ID)")
+    if n_layers is not None and n and out["layer"].max() >= n_layers:
+        bad = int(out["layer"].max())
+        raise HitFileError(f"{where}: layer {bad} is outside the detector's {n_layers} layers (0-{n_layers - 1}); "
+                           "another geometry? pass n_layers")
     return out
 
 
-def _read_npz(path: Path) -> np.ndarray:
+def _column(values: np.ndarray, name: str, dtype: np.dtype, where: str) -> np.ndarray:
+    """``values`` converted to the table's type: numbers only, integers within the type's range (no silent
+    wrap-around of an eventID above 2^31), each refusal naming the column and the first bad value."""
+    if values.dtype.kind not in "iufb":
+        for v in values.ravel():
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise HitFileError(f"{where}: column {name} holds a non-numeric value {v!r}") from None
+        values = values.astype(np.float64)
+    if dtype.kind == "i":
+        info = np.iinfo(dtype)
+        if values.dtype.kind == "f":
+            if not np.all(np.isfinite(values)):
+                raise HitFileError(f"{where}: column {name} holds NaN or infinite values")
+            frac = values != np.round(values)
+            if frac.any():
+                raise HitFileError(f"{where}: column {name} holds a non-integer value {values[frac][0]!r}")
+        if values.size and (values.min() < info.min or values.max() > info.max):
+            bad = values.max() if values.max() > info.max else values.min()
+            raise HitFileError(f"{where}: column {name} value {int(bad)} does not fit {dtype} "
+                               f"({info.min} to {info.max})")
+    return values.astype(dtype)
+
+
+def _read_npz(path: Path, n_layers: int | None = DEFAULT_N_LAYERS) -> np.ndarray:
     try:
         with np.load(path, allow_pickle=False) as f:
             if "arr_0" not in f.files:
@@ -70,14 +106,14 @@ def _read_npz(path: Path) -> np.ndarray:
             arr = f["arr_0"]
     except HitFileError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
         raise HitFileError(f"{path}: unreadable or truncated .npz ({exc})") from None
     if arr.dtype.names is None:
         raise HitFileError(f"{path}: arr_0 is not a structured array with named columns")
-    return _columns_to_table({n: arr[n] for n in arr.dtype.names}, str(path))
+    return _columns_to_table({n: arr[n] for n in arr.dtype.names}, str(path), n_layers)
 
 
-def _read_root(path: Path, tree: str = "Hits") -> np.ndarray:
+def _read_root(path: Path, tree: str = "Hits", n_layers: int | None = DEFAULT_N_LAYERS) -> np.ndarray:
     try:
         import uproot
     except ImportError:
@@ -93,17 +129,18 @@ def _read_root(path: Path, tree: str = "Hits") -> np.ndarray:
         raise
     except Exception as exc:  # uproot raises many kinds for damaged files
         raise HitFileError(f"{path}: unreadable ROOT file ({type(exc).__name__}: {exc})") from None
-    return _columns_to_table(cols, f"{path}:{tree}")
+    return _columns_to_table(cols, f"{path}:{tree}", n_layers)
 
 
-def read_hits(path: str | Path) -> np.ndarray:
-    """Read a hit table in any supported format into ``HIT_DTYPE``."""
+def read_hits(path: str | Path, n_layers: int | None = DEFAULT_N_LAYERS) -> np.ndarray:
+    """Read a hit table in any supported format into ``HIT_DTYPE``; hits in layers ``>= n_layers`` (another
+    detector) are refused with the file and the layer named (``n_layers=None`` accepts any)."""
     path = Path(path)
     if not path.is_file():
         raise HitFileError(f"hit file {path} does not exist")
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        return _read_npz(path)
+        return _read_npz(path, n_layers)
     if suffix == ".csv":
         import pandas as pd
 
@@ -111,7 +148,7 @@ def read_hits(path: str | Path) -> np.ndarray:
             df = pd.read_csv(path)
         except Exception as exc:
             raise HitFileError(f"{path}: unreadable CSV ({exc})") from None
-        return _columns_to_table({c: df[c].to_numpy() for c in df.columns}, str(path))
+        return _columns_to_table({c: df[c].to_numpy() for c in df.columns}, str(path), n_layers)
     if suffix in (".pkl", ".pickle"):
         try:
             with open(path, "rb") as fh:
@@ -119,9 +156,9 @@ def read_hits(path: str | Path) -> np.ndarray:
         except Exception as exc:
             raise HitFileError(f"{path}: unreadable pickle ({exc})") from None
         if hasattr(obj, "columns"):
-            return _columns_to_table({c: obj[c].to_numpy() for c in obj.columns}, str(path))
+            return _columns_to_table({c: obj[c].to_numpy() for c in obj.columns}, str(path), n_layers)
         if isinstance(obj, np.ndarray) and obj.dtype.names:
-            return _columns_to_table({n: obj[n] for n in obj.dtype.names}, str(path))
+            return _columns_to_table({n: obj[n] for n in obj.dtype.names}, str(path), n_layers)
         raise HitFileError(f"{path}: the pickle holds {type(obj).__name__}, not a DataFrame or structured array")
     if suffix == ".parquet":
         import pyarrow.parquet as pq
@@ -130,7 +167,7 @@ def read_hits(path: str | Path) -> np.ndarray:
             table = pq.read_table(path)
         except Exception as exc:
             raise HitFileError(f"{path}: unreadable Parquet ({exc})") from None
-        return _columns_to_table({c: table.column(c).to_numpy() for c in table.column_names}, str(path))
+        return _columns_to_table({c: table.column(c).to_numpy() for c in table.column_names}, str(path), n_layers)
     if suffix == ".root":
-        return _read_root(path)
+        return _read_root(path, n_layers=n_layers)
     raise HitFileError(f"{path}: unknown hit file type {suffix!r}; allowed: .npz, .csv, .pkl, .parquet, .root")
