@@ -57,7 +57,7 @@ from pctlib.tracks.build import build_tracks
 from pctlib.tracks.evaluate import evaluate_frames
 from pctlib.tracks.follower import FollowerConfig
 from pctlib.training.data import simulated_hits
-from pctlib.training.loop import load_model
+from pctlib.training.loop import load_checkpoint, load_model
 
 torch.set_num_threads(2)
 root = find_project_root(Path(results_dir).resolve())
@@ -72,7 +72,7 @@ if missing:
     raise FileNotFoundError(f"checkpoints recorded by 04_train_run are missing: {missing}; rerun 04_train_run")
 models = []
 for ck in checkpoints:
-    c = torch.load(ck, weights_only=False)["config"]
+    c = load_checkpoint(ck)["config"]
     label = "GNN PTT" if c["mode"] == "ptt" else f"GNN PAT λ={c['lam']:g}"
     models.append((label, c["seed"], load_model(ck)))
 print(f"{len(models)} trained models: {sorted({m[0] for m in models})}")

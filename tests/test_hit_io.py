@@ -1,6 +1,7 @@
 """Hit tables: our writers and the importers of published/GATE formats, with their error messages."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,9 @@ def test_csv_and_pickle(tmp_path):
     with open(tmp_path / "h.pkl", "wb") as fh:
         pickle.dump(df, fh)
     for f in ("h.csv", "h.pkl"):
-        back = read_hits(tmp_path / f)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            back = read_hits(tmp_path / f, trust_pickle=f.endswith(".pkl"))
         assert np.array_equal(back["layer"], t["layer"]) and np.array_equal(back["eventID"], t["eventID"])
 
 
@@ -172,3 +175,35 @@ def test_event_ids_beyond_int32_and_layers_outside_the_detector_are_refused(tmp_
     np.savez_compressed(tmp_path / "neg.npz", arr)
     with pytest.raises(HitFileError, match=r"neg\.npz: negative layer -3"):
         read_hits(tmp_path / "neg.npz")
+
+
+class _Planted:
+    """A pickle that runs code when loaded: it writes a marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_untrusted_pickles_and_checkpoints_never_run_code(tmp_path, capsys):
+    import torch
+
+    from pctlib.cli import main
+
+    marker = tmp_path / "PWNED"
+    with open(tmp_path / "h.pkl", "wb") as fh:
+        pickle.dump(_Planted(marker), fh)
+    with pytest.raises(HitFileError, match="a pickle can run code"):
+        read_hits(tmp_path / "h.pkl")
+    assert main(["graphs", "--hits", str(tmp_path / "h.pkl"), "--out", str(tmp_path / "g"), "--no-progress"]) == 2
+    assert "--trust-pickle" in capsys.readouterr().err and not marker.exists()
+    torch.save({"model": _Planted(marker)}, tmp_path / "evil.pt")
+    assert main(["evaluate", "--model", str(tmp_path / "evil.pt"), "--data", str(tmp_path / "h.pkl"),
+                 "--out", str(tmp_path / "e.csv")]) == 2
+    assert "not a loadable checkpoint" in capsys.readouterr().err and not marker.exists()
+    # trusted on purpose: it runs (and then is not a hit table)
+    with pytest.warns(UserWarning, match="loading a pickle"), pytest.raises(HitFileError):
+        read_hits(tmp_path / "h.pkl", trust_pickle=True)
+    assert marker.exists()

@@ -24,11 +24,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         if not Path(args.model).is_file():
             raise UsageError(f"--model: {args.model} is neither 'track-follower' nor a checkpoint file")
-        from ..training.loop import load_model
+        from ..training.loop import TrainError, load_model
 
-        tracker, model, follower = "gnn", load_model(args.model), None
+        try:
+            tracker, model, follower = "gnn", load_model(args.model), None
+        except TrainError as exc:
+            raise UsageError(str(exc)) from None
     try:
-        df = evaluate_file(args.data, densities, tracker, model, follower, args.min_last_edep, args.max_frames)
+        df = evaluate_file(args.data, densities, tracker, model, follower, args.min_last_edep, args.max_frames,
+                           trust_pickle=args.trust_pickle)
     except HitFileError as exc:
         raise UsageError(str(exc)) from None
     if args.model != "track-follower":
@@ -54,5 +58,7 @@ def _evaluate_cmd():
                        help="track filter: deposit of the deepest hit [MeV] (0.0625 released code, 0.625 paper text)")
         p.add_argument("--max-frames", type=int, help="at most this many frames per density")
         p.add_argument("--label", help="algorithm name in the CSV (default gnn:<run folder>)")
+        p.add_argument("--trust-pickle", action="store_true",
+                       help="read a .pkl hit file (loading a pickle can run code: only files you trust)")
 
     return configure, cmd_evaluate

@@ -22,7 +22,8 @@ def cmd_graphs(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
         try:
-            info = build_cache(args.hits, args.out, cfg, progress=not args.no_progress, device=args.device)
+            info = build_cache(args.hits, args.out, cfg, progress=not args.no_progress, device=args.device,
+                               trust_pickle=args.trust_pickle)
         except HitFileError as exc:
             raise UsageError(str(exc)) from None
     print(f"{info.folder}: {info.n_frames} frames ({info.built} built) in {info.seconds:.1f} s, key {info.key}")
@@ -40,5 +41,7 @@ def _graphs_cmd():
         p.add_argument("--energy-feature", choices=["edep", "cluster_size"], default="edep")
         p.add_argument("--device", default="cpu")
         p.add_argument("--no-progress", action="store_true")
+        p.add_argument("--trust-pickle", action="store_true",
+                       help="read a .pkl hit file (loading a pickle can run code: only files you trust)")
 
     return configure, cmd_graphs

@@ -61,22 +61,22 @@ class CacheInfo:
 
 
 def build_cache(hits_path: str | Path, out: str | Path, config: GraphConfig, progress: bool = True,
-                device: str = "cpu") -> CacheInfo:
+                device: str = "cpu", trust_pickle: bool = False) -> CacheInfo:
     """Build (or repair) the graph cache of a hit file in ``out``. Safe under concurrent callers: the folder's
     lock (``OUT.lock`` beside it) is held throughout, so one process builds and the others then find a complete
     cache and reuse it."""
     with target_lock(out):
-        return _build_cache(hits_path, out, config, progress, device)
+        return _build_cache(hits_path, out, config, progress, device, trust_pickle)
 
 
 def _build_cache(hits_path: str | Path, out: str | Path, config: GraphConfig, progress: bool = True,
-                 device: str = "cpu") -> CacheInfo:
+                 device: str = "cpu", trust_pickle: bool = False) -> CacheInfo:
     import time
 
     t0 = time.perf_counter()
     hits_path, out = Path(hits_path), Path(out)
     hits_sha = file_sha256(hits_path) if hits_path.is_file() else None
-    hits = read_hits(hits_path)  # raises a named error for a missing or damaged file
+    hits = read_hits(hits_path, trust_pickle=trust_pickle)  # a named error for a missing or damaged file
     key = cache_key(hits_sha, config)
     meta_path = out / "cache.json"
     meta = None

@@ -15,6 +15,7 @@ Missing required columns, unreadable or truncated files raise :class:`HitFileErr
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -132,9 +133,13 @@ def _read_root(path: Path, tree: str = "Hits", n_layers: int | None = DEFAULT_N_
     return _columns_to_table(cols, f"{path}:{tree}", n_layers)
 
 
-def read_hits(path: str | Path, n_layers: int | None = DEFAULT_N_LAYERS) -> np.ndarray:
+def read_hits(path: str | Path, n_layers: int | None = DEFAULT_N_LAYERS, trust_pickle: bool = False) -> np.ndarray:
     """Read a hit table in any supported format into ``HIT_DTYPE``; hits in layers ``>= n_layers`` (another
-    detector) are refused with the file and the layer named (``n_layers=None`` accepts any)."""
+    detector) are refused with the file and the layer named (``n_layers=None`` accepts any).
+
+    Loading a pickle runs whatever code the file names, so ``.pkl`` files are read only with ``trust_pickle=True``
+    (``--trust-pickle`` on the command line), and then with a warning; convert them once to ``.npz`` or ``.parquet``
+    (``pctlib.io.writers.HitWriter``) and share those instead."""
     path = Path(path)
     if not path.is_file():
         raise HitFileError(f"hit file {path} does not exist")
@@ -150,6 +155,11 @@ def read_hits(path: str | Path, n_layers: int | None = DEFAULT_N_LAYERS) -> np.n
             raise HitFileError(f"{path}: unreadable CSV ({exc})") from None
         return _columns_to_table({c: df[c].to_numpy() for c in df.columns}, str(path), n_layers)
     if suffix in (".pkl", ".pickle"):
+        if not trust_pickle:
+            raise HitFileError(f"{path}: a pickle can run code when it is loaded; read it only if you trust its "
+                               "source (trust_pickle=True, or --trust-pickle on the command line)")
+        warnings.warn(f"{path}: loading a pickle (it may run code); trusted by the caller", UserWarning,
+                      stacklevel=2)
         try:
             with open(path, "rb") as fh:
                 obj = pickle.load(fh)

@@ -83,8 +83,8 @@ def evaluate_frames(hits: np.ndarray, primaries_per_frame: int, tracker: str, mo
 
 def evaluate_file(path: str | Path, densities: list[int], tracker: str, model=None,
                   follower: FollowerConfig | None = None, min_last_edep: float = 0.0625,
-                  max_frames: int | None = None) -> pd.DataFrame:
-    hits = read_hits(path)
+                  max_frames: int | None = None, trust_pickle: bool = False) -> pd.DataFrame:
+    hits = read_hits(path, trust_pickle=trust_pickle)
     rows = []
     for n in densities:
         rows += evaluate_frames(hits, n, tracker, model, follower, min_last_edep, max_frames)

@@ -93,15 +93,35 @@ class TrainConfig:
 
 
 def _rng_state(gen: torch.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-            "sampler": gen.get_state()}
+    """Every RNG state as tensors and plain Python values, so that checkpoints load with ``weights_only=True``."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": [name, torch.as_tensor(keys.astype(np.int64)), int(pos),
+                                                      int(has_gauss), float(gauss)],
+            "python": list(random.getstate()), "sampler": gen.get_state()}
 
 
 def _set_rng_state(state: dict, gen: torch.Generator) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
     gen.set_state(state["sampler"])
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """A checkpoint's contents, loaded with ``weights_only=True``: tensors and plain types only, so a planted file
+    cannot run code. A file that is truncated, not a checkpoint, or holds other objects (written by pctlib before
+    this rule) raises :class:`TrainError` naming it."""
+    path = Path(path)
+    try:
+        return torch.load(path, weights_only=True, map_location=map_location)
+    except FileNotFoundError:
+        raise TrainError(f"checkpoint {path} does not exist") from None
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+        raise TrainError(f"{path}: not a loadable checkpoint (damaged, not a pctlib checkpoint, or from an older "
+                         f"pctlib; only tensors and plain values are loaded): {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
 
 
 def frame_step(model: EdgeScorer, g, config: TrainConfig, loss_scale: float = 1.0
@@ -246,7 +266,7 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
     trained_before = 0.0  # training seconds of earlier calls (a resumed run), kept in the checkpoints
     last = run_dir / "last.pt"
     if last.is_file():
-        ck = torch.load(last, weights_only=False, map_location=dev)
+        ck = load_checkpoint(last, map_location=dev)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         if sched is not None:
@@ -325,7 +345,7 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
 
 def load_model(checkpoint: str | Path) -> EdgeScorer:
     """The model of a checkpoint (``best.pt`` or ``last.pt``), in eval mode."""
-    ck = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    ck = load_checkpoint(checkpoint)
     cfg = ck["config"]["model"]
     model = EdgeScorer(ModelConfig(**cfg), ck["normalization"].get("x_mean"), ck["normalization"].get("x_std"))
     model.load_state_dict(ck["model"])
