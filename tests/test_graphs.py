@@ -212,3 +212,70 @@ def test_tracker_threshold_applies_to_the_tracker1_to_calorimeter0_pair():
     h = make_hits(rows)
     g = build_hit_graph(h[np.lexsort((h["eventID"], h["layer"]))], GraphConfig(truncate_after_empty_layer=False))
     assert {(int(g.event[s]), int(g.event[t])) for s, t in g.edge_index.t().tolist()} == {(0, 0), (1, 1)}
+
+
+def _small_cache(tmp_path):
+    from pctlib.physics.geometry import load_geometry
+    from pctlib.physics.simulate import Simulator
+    from pathlib import Path
+
+    geo = load_geometry(Path(__file__).resolve().parents[1] / "params" / "geometry" / "bergen_dtc.yaml")
+    hits_file = tmp_path / "h.npz"
+    Simulator(geo.with_phantom(200.0)).run(300, seed=2, out=hits_file, progress=False)
+    return hits_file, GraphConfig(primaries_per_frame=10)
+
+
+def test_derived_cache_files_are_covered_by_hashes_and_a_bad_record_is_a_warning(tmp_path):
+    import json
+
+    from pctlib.graphs.dataset import CacheError
+
+    hits_file, cfg = _small_cache(tmp_path)
+    out = tmp_path / "c"
+    build_cache(hits_file, out, cfg, progress=False)
+    norm = json.loads((out / "normalization.json").read_text())
+    edited = dict(norm, x_mean=[0.0] * len(norm["x_mean"]))
+    (out / "normalization.json").write_text(json.dumps(edited))
+    with pytest.raises(CacheError, match="normalization.json does not match"):
+        GraphDataset(out)
+    with pytest.warns(CacheWarning, match="does not match its recorded hash"):
+        assert build_cache(hits_file, out, cfg, progress=False).built == 0
+    assert json.loads((out / "normalization.json").read_text()) == norm
+    assert len(GraphDataset(out)) > 0
+    meta = json.loads((out / "cache.json").read_text())
+    del meta["files"]
+    (out / "cache.json").write_text(json.dumps(meta))
+    with pytest.warns(CacheWarning, match="unreadable or incomplete"):
+        info = build_cache(hits_file, out, cfg, progress=False)
+    assert info.n_frames == len(GraphDataset(out))
+
+
+def test_a_killed_cache_build_resumes_instead_of_starting_over(tmp_path, monkeypatch):
+    import pctlib.graphs.dataset as ds
+
+    hits_file, _ = _small_cache(tmp_path)
+    cfg = GraphConfig(primaries_per_frame=4)  # about 60 frames: the kill comes after the first progress record
+    out = tmp_path / "c"
+    calls = {"n": 0}
+    real = ds.graph_from_hits
+
+    def dying(*a, **k):
+        calls["n"] += 1
+        if calls["n"] > ds.PARTIAL_EVERY + 2:
+            raise KeyboardInterrupt("killed")
+        return real(*a, **k)
+
+    monkeypatch.setattr(ds, "graph_from_hits", dying)
+    with pytest.raises(KeyboardInterrupt):
+        build_cache(hits_file, out, cfg, progress=False)
+    assert (out / ds.PARTIAL).is_file() and not (out / "cache.json").exists()
+    monkeypatch.setattr(ds, "graph_from_hits", real)
+    info = build_cache(hits_file, out, cfg, progress=False)
+    assert info.n_frames > ds.PARTIAL_EVERY + 2
+    # the frames of the progress record are reused; the two built after it are verified by their hash only if
+    # recorded, so they are built again
+    assert info.built == info.n_frames - ds.PARTIAL_EVERY
+    assert not (out / ds.PARTIAL).exists()
+    ref = build_cache(hits_file, tmp_path / "ref", cfg, progress=False)
+    assert ref.key == info.key
+    assert GraphDataset(out).meta["files"] == GraphDataset(tmp_path / "ref").meta["files"]
