@@ -62,7 +62,8 @@ from pctlib.models.interaction_network import EdgeScorer
 from pctlib.report import results_folder, save_figure, save_json, save_table
 
 runs_root = Path(results_dir).parent / "04_train_run"
-run_files = sorted(runs_root.glob("**/run.json"))
+run_files = sorted(f for f in runs_root.glob("**/run.json")  # not of an execution in course
+                   if ".staging-" not in str(f) and ".old-" not in str(f))
 print(f"{len(run_files)} training runs under {runs_root}")
 
 # %% [markdown]

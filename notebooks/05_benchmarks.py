@@ -65,7 +65,8 @@ test_hits = {}
 for k, t in enumerate(phantoms):
     test_hits[t] = simulated_hits(root / "data", "test", t, test_primaries, test_seed * 1000 + k)
 # the runs of this params set's grid, as recorded by 04_train_run (older run folders of changed data are ignored)
-run_files = sorted((Path(results_dir).resolve().parent / "04_train_run").glob("**/run.json"))
+run_files = sorted(f for f in (Path(results_dir).resolve().parent / "04_train_run").glob("**/run.json")
+                   if ".staging-" not in str(f) and ".old-" not in str(f))  # not of an execution in course
 checkpoints = [root / json.loads(f.read_text())["run_dir"] / "best.pt" for f in run_files]
 missing = [str(c) for c in checkpoints if not c.is_file()]
 if missing:

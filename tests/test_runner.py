@@ -122,3 +122,49 @@ def test_ray_engine_runs_grid_inside_run_folder(project, capsys):
     assert manifest(project, "b_fail", "fail-True")["status"] == "failed"
     assert "1 failed" in out and "1 completed" in out
     assert (project / "runs" / "g" / ".ray").is_dir()
+
+
+def test_a_killed_forced_rerun_leaves_the_previous_results_and_notebook_whole(project):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import write_notebook
+
+    write_notebook(project / "notebooks", "d_slow", "version = 1\nwait = 0.0", """
+        import json, pathlib, time
+        p = pathlib.Path(results_dir)
+        (p / "table.json").write_text(json.dumps({"version": version}))
+        time.sleep(wait)
+        (p / "late.json").write_text("{}")
+        """)
+    pfile = project / "params" / "s.yaml"
+    pfile.write_text("notebooks:\n  d_slow:\n    parameters: {version: 1}\n")
+    assert main(["run", str(pfile), "--no-progress"]) == 0
+    res = project / "results" / "s" / "d_slow"
+    nb = project / "runs" / "s" / "d_slow" / "main" / "notebook.ipynb"
+    first = (json.loads((res / "table.json").read_text()), (res / "provenance.json").read_text(), nb.read_text())
+    pfile.write_text("notebooks:\n  d_slow:\n    parameters: {version: 2, wait: 60.0}\n")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "pctlib"), "run", str(pfile), "--no-progress",
+                             "--force"], cwd=project, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(res.parent.glob("d_slow.staging-*/table.json")):
+        time.sleep(0.2)
+    assert list(res.parent.glob("d_slow.staging-*/table.json")), "the rerun never started writing"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # the previous results, provenance and notebook are untouched and whole
+    assert (json.loads((res / "table.json").read_text()), (res / "provenance.json").read_text(),
+            nb.read_text()) == first
+    assert sorted(p.name for p in res.iterdir()) == ["late.json", "provenance.json", "table.json"]
+    # the next run removes the leftovers and completes; results and notebook now are the new ones
+    pfile.write_text("notebooks:\n  d_slow:\n    parameters: {version: 2}\n")
+    assert main(["run", str(pfile), "--no-progress"]) == 0
+    assert json.loads((res / "table.json").read_text()) == {"version": 2}
+    assert not [p for p in res.parent.iterdir() if ".staging-" in p.name or ".old-" in p.name]
+    text = nb.read_text()
+    assert '"results/s/d_slow"' in text.replace("\\\\", "") or "results/s/d_slow" in text
+    assert ".staging-" not in text

@@ -56,7 +56,7 @@ class RunSummary:
                 cell = e.get("cell_index")
                 where = f"cell {cell}: " if cell is not None else ""
                 lines.append(f"            {where}{e.get('ename')}: {str(e.get('evalue'))[:300]}")
-                lines.append(f"            see {r['run_dir']}/notebook.ipynb")
+                lines.append(f"            see {r['run_dir']}/failed.ipynb")
         return "\n".join(lines)
 
 

@@ -4,12 +4,19 @@ Layout of one execution (all under the ignored ``runs/`` folder)::
 
     runs/<params-name>/<notebook>/<key>/
         input.ipynb       the jupytext source converted to a notebook, before parameter injection
-        notebook.ipynb    the papermill-executed notebook (rendered by the book)
+        notebook.ipynb    the papermill-executed notebook of the last completed execution (rendered by the book)
+        failed.ipynb      the notebook of the last failed execution, when there is one
         manifest.json     parameters, hashes, git commit, start/end time, status, the failing cell's error
         history.jsonl     earlier manifests of this folder, one a line (nothing is lost on a rerun)
 
 Tables and figures written by the notebook go to ``results/<params-name>/<notebook>/`` (with ``/<key>`` added when
 the notebook runs as a grid of several executions).
+
+An execution is staged: the notebook runs with its ``results_dir`` in a fresh staging folder beside the final one
+(``NAME.staging-<id>``) and papermill writes to a temporary notebook; only when the execution completes is the
+staging folder swapped in for the results folder (and the notebook renamed to ``notebook.ipynb``, the staging path
+in its text replaced by the final one). A failed or killed execution leaves the previous results and notebook as
+they were; leftovers of a killed one are removed by the next execution of the same target.
 """
 
 from __future__ import annotations
@@ -25,12 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fileio import write_json_atomic
+from ..fileio import temporary_path, write_bytes_atomic, write_json_atomic
 from ..paths import package_root
 from .param_set import Execution
 
 MANIFEST = "manifest.json"
 OUTPUT_NOTEBOOK = "notebook.ipynb"
+FAILED_NOTEBOOK = "failed.ipynb"
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,35 @@ class _kernel_environment:
                 os.environ[k] = v
 
 
+def _leftovers(results_dir: Path) -> list[Path]:
+    return sorted(results_dir.parent.glob(f"{results_dir.name}.staging-*")) + sorted(
+        results_dir.parent.glob(f"{results_dir.name}.old-*"))
+
+
+def _swap_in(staging: Path, final: Path) -> None:
+    """Replace the folder ``final`` by ``staging`` (two renames; the old folder is removed afterwards)."""
+    import shutil
+    import uuid
+
+    old = None
+    if final.exists():
+        old = final.with_name(f"{final.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(final, old)
+    os.replace(staging, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _retarget_notebook(src: Path, dest: Path, replacements: list[tuple[str, str]]) -> None:
+    """Write the executed notebook ``src`` to ``dest`` (atomically) with each (staging path, final path) of
+    ``replacements`` replaced in its text, then remove ``src``."""
+    text = src.read_text()
+    for old, new in replacements:
+        text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+    write_bytes_atomic(dest, text.encode())
+    src.unlink(missing_ok=True)
+
+
 def execute(
     execution: Execution,
     params_name: str,
@@ -151,9 +188,21 @@ def execute(
     """Run one execution with papermill; never raises for a failing notebook: the manifest says what failed."""
     import papermill as pm
 
+    import shutil
+    import uuid
+
     run_dir, results_dir = target.run_dir, target.results_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    results_dir.mkdir(parents=True, exist_ok=True)
+    results_dir.parent.mkdir(parents=True, exist_ok=True)
+    for left in _leftovers(results_dir):  # of a killed execution
+        shutil.rmtree(left, ignore_errors=True)
+    for left in run_dir.glob(".notebook.ipynb.*"):
+        left.unlink(missing_ok=True)
+    staging = results_dir.with_name(f"{results_dir.name}.staging-{uuid.uuid4().hex[:8]}")
+    staging.mkdir()
+    staged_nb = temporary_path(run_dir / OUTPUT_NOTEBOOK, "ipynb")
+    paths = [(display_path(staging, project_root), display_path(results_dir, project_root)),
+             (str(staging.resolve()), str(results_dir.resolve()))]
     old = read_manifest(run_dir)
     if old is not None:
         with open(run_dir / "history.jsonl", "a") as fh:
@@ -181,8 +230,8 @@ def execute(
         with _kernel_environment():
             pm.execute_notebook(
                 str(run_dir / "input.ipynb"),
-                str(run_dir / OUTPUT_NOTEBOOK),
-                parameters=injected_parameters(execution, params_name, target, project_root),
+                str(staged_nb),
+                parameters=injected_parameters(execution, params_name, Target(run_dir, staging), project_root),
                 kernel_name="python3",
                 cwd=str(project_root),
                 progress_bar=False,
@@ -190,9 +239,12 @@ def execute(
                 extra_arguments=KERNEL_ARGUMENTS,
             )
         manifest["status"] = "completed"
-        write_json_atomic(results_dir / "provenance.json", {
+        write_json_atomic(staging / "provenance.json", {
             k: manifest[k] for k in ("params_name", "notebook", "key", "parameters", "code_hash", "git", "start")
         })
+        _swap_in(staging, results_dir)
+        _retarget_notebook(staged_nb, run_dir / OUTPUT_NOTEBOOK, paths)
+        (run_dir / FAILED_NOTEBOOK).unlink(missing_ok=True)
     except pm.PapermillExecutionError as exc:
         manifest["status"] = "failed"
         manifest["error"] = {
@@ -210,6 +262,10 @@ def execute(
             "evalue": str(exc),
             "traceback": traceback.format_exc(limit=5),
         }
+    if manifest["status"] != "completed":
+        shutil.rmtree(staging, ignore_errors=True)
+        if staged_nb.exists():
+            _retarget_notebook(staged_nb, run_dir / FAILED_NOTEBOOK, paths)
     manifest["end"] = _now()
     manifest["seconds"] = round(time.perf_counter() - t0, 3)
     write_json_atomic(run_dir / MANIFEST, manifest)
