@@ -32,7 +32,7 @@ def run(project: Path, text: str) -> int:
 def test_grid_chapter_becomes_sections_and_missing_chapter_is_refused(project):
     add_book(project, ["a_square", "b_fail"])
     assert run(project, "notebooks:\n  a_square:\n    parameters: {x: [1, 2]}\n") == 0
-    with pytest.raises(BookError, match="b_fail: no execution"):
+    with pytest.raises(BookError, match="b_fail: not a notebook of params set"):
         stage(project, "bk")
     assert run(project, "notebooks:\n  a_square:\n    parameters: {x: [1, 2]}\n  b_fail: {}\n") == 0
     src = stage(project, "bk")
@@ -59,3 +59,21 @@ def test_strict_build_renders_html(project):
     page = (html / "notebooks" / "a_square.html").read_text()
     assert "results_dir" in page  # the injected-parameters cell is rendered
     assert (html / "index.html").is_file()
+
+
+def test_the_book_stages_exactly_the_executions_of_the_params_file_and_refuses_stale_ones(project):
+    add_book(project, ["a_square"])
+    assert run(project, "notebooks:\n  a_square:\n    parameters: {x: [1, 2, 3]}\n") == 0
+    # x = 3 removed from the grid: its folder is still on disk, but no longer a section
+    (project / "params" / "bk.yaml").write_text("notebooks:\n  a_square:\n    parameters: {x: [1, 2]}\n")
+    src = stage(project, "bk")
+    toc = yaml.safe_load((src / "_toc.yml").read_text())
+    assert toc["chapters"][0] == {"file": "notebooks/a_square/x-1", "sections": [{"file": "notebooks/a_square/x-2"}]}
+    assert not (src / "notebooks" / "a_square" / "x-3.ipynb").exists()
+    # the notebook's code changed after it ran: stale, refused until rerun
+    nb = project / "notebooks" / "a_square.py"
+    nb.write_text(nb.read_text() + "\nprint('changed')\n")
+    with pytest.raises(BookError, match=r"a_square/x-1: stale"):
+        stage(project, "bk")
+    assert run(project, "notebooks:\n  a_square:\n    parameters: {x: [1, 2]}\n") == 0
+    stage(project, "bk")

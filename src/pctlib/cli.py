@@ -92,8 +92,7 @@ def cmd_book(args: argparse.Namespace) -> int:
     from .runner.book import build
 
     path, root = _resolve(args.params, args.root)
-    name = path.stem
-    html = build(root, name, strict=not args.no_strict)
+    html = build(root, path, strict=not args.no_strict)
     print(f"book: {html / 'index.html'}")
     return 0
 

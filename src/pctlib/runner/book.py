@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from .errors import BookError
-from .execute import MANIFEST, OUTPUT_NOTEBOOK
+from .execute import OUTPUT_NOTEBOOK, read_manifest
 
 
 
@@ -87,21 +87,30 @@ def for_reader(nb: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _executions(runs_root: Path, params_name: str, notebook: str) -> list[tuple[str, dict[str, Any], Path]]:
-    base = runs_root / params_name / notebook
-    found = []
-    for mf in sorted(base.glob(f"*/{MANIFEST}")):
-        found.append((mf.parent.name, json.loads(mf.read_text()), mf.parent / OUTPUT_NOTEBOOK))
-    return found
+def _planned(project_root: Path, params: str | Path):
+    """(params set name, planned executions) of a params file or of ``params/<name>.yaml``."""
+    from .engine import plan
+    from .param_set import expand, load_param_set
+
+    path = Path(params)
+    if not path.is_file():
+        path = project_root / "params" / f"{params}.yaml"
+    ps = load_param_set(path, project_root / "notebooks")
+    return ps.name, plan(ps, expand(ps, project_root / "notebooks"), project_root / "runs", project_root / "results")
 
 
-def stage(project_root: Path, params_name: str) -> Path:
-    """Copy ``book/`` into ``book/_build/_src`` with chapters replaced by executed notebooks; return the stage."""
+def stage(project_root: Path, params: str | Path) -> Path:
+    """Copy ``book/`` into ``book/_build/_src`` with chapters replaced by executed notebooks; return the stage.
+
+    Exactly the executions the params file defines are staged (no folder of a removed grid value), and each must
+    have completed with the parameters and the code of now: a stale one is refused, like a missing or failed one.
+    """
     book = project_root / "book"
     toc_path = book / "_toc.yml"
     if not toc_path.is_file():
         raise BookError(f"{toc_path} is missing")
     toc = yaml.safe_load(toc_path.read_text())
+    params_name, planned = _planned(project_root, params)
     src = book / "_build" / "_src"
     if src.exists():
         shutil.rmtree(src)
@@ -117,14 +126,22 @@ def stage(project_root: Path, params_name: str) -> Path:
     replacements: dict[str, dict[str, Any]] = {}
     (src / "notebooks").mkdir(exist_ok=True)
     for nb in chapter_notebooks(toc):
-        execs = _executions(project_root / "runs", params_name, nb)
+        execs = [p for p in planned if p.execution.notebook == nb]
         if not execs:
-            problems.append(f"{nb}: no execution under runs/{params_name}/{nb} (run `pctlib run` first)")
+            problems.append(f"{nb}: not a notebook of params set '{params_name}'")
             continue
         entries = []
-        for key, manifest, out in execs:
+        for p in execs:
+            key, out = p.execution.key, p.target.run_dir / OUTPUT_NOTEBOOK
+            manifest = read_manifest(p.target.run_dir)
+            if manifest is None:
+                problems.append(f"{nb}/{key}: no execution under runs/{params_name}/{nb} (run `pctlib run` first)")
+                continue
             if manifest.get("status") != "completed" or not out.is_file():
-                problems.append(f"{nb}/{key}: execution {manifest.get('status')} (see {out.parent})")
+                problems.append(f"{nb}/{key}: execution {manifest.get('status')} (see {p.target.run_dir})")
+                continue
+            if manifest.get("params_hash") != p.execution.params_hash() or manifest.get("code_hash") != p.code:
+                problems.append(f"{nb}/{key}: stale (its parameters or code changed since it ran; run `pctlib run`)")
                 continue
             errs = notebook_errors(out)
             if errs:
@@ -161,9 +178,9 @@ def _replace_entries(node: Any, repl: dict[str, dict[str, Any]]) -> Any:
     return node
 
 
-def build(project_root: Path, params_name: str, strict: bool = True) -> Path:
-    """Stage and build the HTML book into ``book/_build/html``; return that folder."""
-    src = stage(project_root, params_name)
+def build(project_root: Path, params: str | Path, strict: bool = True) -> Path:
+    """Stage and build the HTML book of a params file (or name) into ``book/_build/html``; return that folder."""
+    src = stage(project_root, params)
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(src),
            "--path-output", str(project_root / "book"), "--builder", "html"]
