@@ -58,3 +58,21 @@ def target_lock(path: str | Path, timeout: float = -1) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path.with_name(path.name + ".lock")), timeout=timeout):
         yield
+
+
+class YamlError(ValueError):
+    """A YAML file that does not parse; the message names the file, line and column."""
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a syntax error becomes :class:`YamlError` with the file, line and column of the problem."""
+    import yaml
+
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise YamlError(f"{path}: not valid YAML ({where}{problem})") from None

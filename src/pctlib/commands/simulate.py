@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-import yaml
 
 from ..cli import UsageError, register
-from ..fileio import file_sha256, write_json_atomic
+from ..fileio import YamlError, file_sha256, read_yaml, write_json_atomic
 
 
 def simulate_to_file(cfg, out: Path, fmt: str | None, device: str = "cpu", progress: bool = True) -> dict:
@@ -76,6 +76,27 @@ def _config_from_args(args):
     )
 
 
+SUFFIXES = {".npz": "npz", ".parquet": "parquet"}
+
+
+def output_format(out: Path, fmt: str | None) -> str:
+    """The format to write ``out`` in, checked before any work: the suffix decides (.npz or .parquet), an explicit
+    ``--format`` must agree with it, and ``out`` must not be a folder and its folder must be writable."""
+    if out.is_dir():
+        raise UsageError(f"--out {out}: is a folder; give a file name ending in .npz or .parquet")
+    by_suffix = SUFFIXES.get(out.suffix.lower())
+    if by_suffix is None:
+        raise UsageError(f"--out {out}: the file name must end in .npz or .parquet (hit files are written in one "
+                         "of those formats; convert other formats from them)")
+    if fmt is not None and fmt != by_suffix:
+        raise UsageError(f"--format {fmt} disagrees with --out {out.name} ({by_suffix})")
+    parent = out.parent if str(out.parent) else Path(".")
+    existing = next((d for d in (parent, *parent.parents) if d.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise UsageError(f"--out {out}: cannot write into {existing}")
+    return by_suffix
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from ..physics.beam import BeamError
     from ..physics.geometry import GeometryError
@@ -86,7 +107,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except (BeamError, GeometryError) as exc:
         raise UsageError(str(exc)) from None
     out = Path(args.out)
-    meta = simulate_to_file(cfg, out, args.format, device=args.device, progress=not args.no_progress)
+    fmt = output_format(out, args.format)
+    meta = simulate_to_file(cfg, out, fmt, device=args.device, progress=not args.no_progress)
     print(f"{out}: {meta['primaries']} primaries in {meta['seconds']} s "
           f"({meta['primaries_per_second']:.0f} p/s), sha256 {meta['sha256'][:16]}")
     return 0
@@ -103,7 +125,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     path = Path(args.params)
     if not path.is_file():
         raise UsageError(f"datasets file {path} does not exist")
-    spec = yaml.safe_load(path.read_text()) or {}
+    try:
+        spec = read_yaml(path) or {}
+    except YamlError as exc:
+        raise UsageError(str(exc)) from None
     allowed = {"geometry", "energy_mev", "out_dir", "format", "chunk_size", "sets"}
     unknown = set(spec) - allowed
     if unknown:

@@ -134,6 +134,14 @@ def _read_root(path: Path, tree: str = "Hits", n_layers: int | None = DEFAULT_N_
 
 
 def read_hits(path: str | Path, n_layers: int | None = DEFAULT_N_LAYERS, trust_pickle: bool = False) -> np.ndarray:
+    """See :func:`_read_hits`; an empty table is returned with a warning (it gives no frames)."""
+    hits = _read_hits(Path(path), n_layers, trust_pickle)
+    if hits.size == 0:
+        warnings.warn(f"{path}: the hit table is empty (no frames will come of it)", UserWarning, stacklevel=2)
+    return hits
+
+
+def _read_hits(path: Path, n_layers: int | None = DEFAULT_N_LAYERS, trust_pickle: bool = False) -> np.ndarray:
     """Read a hit table in any supported format into ``HIT_DTYPE``; hits in layers ``>= n_layers`` (another
     detector) are refused with the file and the layer named (``n_layers=None`` accepts any).
 

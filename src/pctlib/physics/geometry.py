@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from ..checks import NumberError, check_number
+from ..fileio import YamlError, read_yaml
 from .materials import Material, MaterialError, load_materials
 
 REPO_GEOMETRY = Path(__file__).resolve().parents[3] / "params" / "geometry"
@@ -190,9 +190,9 @@ def load_geometry(path: str | Path) -> Geometry:
         else:
             raise GeometryError(f"geometry file {path} does not exist")
     try:
-        d = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise GeometryError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        d = read_yaml(path)
+    except YamlError as exc:
+        raise GeometryError(str(exc)) from None
     return geometry_from_dict(d, str(path.name))
 
 

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from ..fileio import YamlError, read_yaml
 from .errors import ParamsError
 from .notebook_params import RESERVED, NotebookError, NotebookSpec, read_notebook_spec
 
@@ -106,9 +106,9 @@ def load_param_set(path: str | Path, notebooks_dir: Path) -> ParamSet:
     if not path.is_file():
         raise ParamsError(f"params file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        data = read_yaml(path)
+    except YamlError as exc:
+        raise ParamsError(str(exc)) from None
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: must be a mapping with keys {', '.join(TOP_KEYS)}")
     for k in data:

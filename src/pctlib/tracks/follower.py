@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from ..fileio import YamlError, read_yaml
 from .build import Tracks
 
 
@@ -60,7 +60,10 @@ class FollowerConfig:
 
 
 def load_follower_config(path: str | Path) -> FollowerConfig:
-    d = yaml.safe_load(Path(path).read_text()) or {}
+    try:
+        d = read_yaml(path) or {}
+    except YamlError as exc:
+        raise ValueError(str(exc)) from None
     allowed = set(FollowerConfig.__dataclass_fields__)
     bad = set(d) - allowed
     if bad:

@@ -207,22 +207,46 @@ def validation_indices(frames, n: int) -> list[int]:
     return out
 
 
+def _differences(have: dict, want: dict, keys) -> list[str]:
+    want = json.loads(json.dumps(want, default=str))
+    detail = []
+    for k in sorted(keys):
+        if have.get(k) == want.get(k):
+            continue
+        if k == "train" and isinstance(have.get(k), dict) and isinstance(want.get(k), dict):
+            for kk in sorted(set(have["train"]) | set(want["train"])):
+                a, b = have["train"].get(kk), want["train"].get(kk)
+                if a != b:
+                    detail.append(f"train.{kk}: {a!r} in the folder, {b!r} requested")
+        else:
+            detail.append(f"{k}: {have.get(k)!r} in the folder, {want.get(k)!r} requested")
+    return detail
+
+
+def check_run_folder(run_dir: str | Path, config: TrainConfig, extra: dict | None = None) -> None:
+    """Refuse, before any work, a run folder that holds another request: the training configuration and the
+    entries of ``extra`` given (e.g. the data specifications, known before the data are built) must match."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return
+    try:
+        have = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise TrainError(f"{path}: unreadable; use another folder or delete this one") from None
+    want = {"train": config.to_dict(), **(extra or {})}
+    detail = _differences(have, want, want.keys())
+    if detail:
+        raise TrainError(f"{run_dir} holds a run with another configuration ({'; '.join(detail)}); "
+                         "use another folder or delete this one")
+
+
 def _check_config(run_dir: Path, config: TrainConfig, extra: dict) -> None:
     path = run_dir / "config.json"
     want = {"train": config.to_dict(), **extra}
     if path.is_file():
         have = json.loads(path.read_text())
-        if have != json.loads(json.dumps(want)):
-            diffs = [k for k in set(have) | set(want) if have.get(k) != json.loads(json.dumps(want)).get(k)]
-            detail = []
-            for k in diffs:
-                if k == "train":
-                    for kk in sorted(set(have["train"]) | set(want["train"])):
-                        a, b = have["train"].get(kk), json.loads(json.dumps(want["train"])).get(kk)
-                        if a != b:
-                            detail.append(f"train.{kk}: {a!r} in the folder, {b!r} requested")
-                else:
-                    detail.append(f"{k}: {have.get(k)!r} in the folder, {want.get(k)!r} requested")
+        detail = _differences(have, want, set(have) | set(want))
+        if detail:
             raise TrainError(f"{run_dir} holds a run with another configuration ({'; '.join(detail)}); "
                              "use another folder or delete this one")
     else:
