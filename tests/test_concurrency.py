@@ -112,3 +112,27 @@ def test_a_damaged_cached_hit_file_is_simulated_again(tmp_path):
         again = simulated_hits(tmp_path, **{k: SPEC[k] for k in ("name", "phantom_mm", "primaries", "seed")},
                                progress=False)
     assert again == path and np.array_equal(read_hits(path), good)
+
+
+def test_two_concurrent_runs_of_one_params_file_leave_complete_identical_results(project):
+    import subprocess
+    import sys
+
+    pctlib = str(Path(sys.executable).parent / "pctlib")
+    pfile = project / "params" / "c.yaml"
+    pfile.write_text("notebooks:\n  a_square:\n    parameters: {x: [2, 3]}\n")
+    serial = subprocess.run([pctlib, "run", str(pfile), "--no-progress"], cwd=project, capture_output=True)
+    assert serial.returncode == 0, serial.stderr
+    res = project / "results" / "c" / "a_square"
+    want = {k: (res / k / "out.json").read_text() for k in ("x-2", "x-3")}
+    procs = [subprocess.Popen([pctlib, "run", str(pfile), "--no-progress", "--force"], cwd=project,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert {k: (res / k / "out.json").read_text() for k in ("x-2", "x-3")} == want
+    for k in ("x-2", "x-3"):
+        assert sorted(f.name for f in (res / k).iterdir()) == ["out.json", "provenance.json"]
+        nb = project / "runs" / "c" / "a_square" / k / "notebook.ipynb"
+        json.loads(nb.read_text())  # whole
+        assert json.loads((nb.parent / "manifest.json").read_text())["status"] == "completed"
+    assert not [p for p in res.iterdir() if ".staging-" in p.name or ".old-" in p.name]

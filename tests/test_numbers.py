@@ -73,3 +73,18 @@ def test_params_files_refuse_nan_and_infinity(project, capsys):
     (project / "params" / "n.yaml").write_text("notebooks:\n  a_square:\n    parameters: {scale: [1.0, .inf]}\n")
     assert main(["run", str(project / "params" / "n.yaml"), "--no-progress"]) == 2
     assert not (project / "runs").exists()
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["train", "--lr", "nan", "--out", "X"], "lr: nan is not a finite number"),
+    (["train", "--lam", "inf", "--out", "X"], "lam must be positive and finite"),
+    (["train", "--w-tracker", "nan", "--out", "X"], "w_tracker"),
+    (["evaluate", "--model", "track-follower", "--data", "X.npz", "--out", "X.csv", "--min-last-edep", "nan"],
+     "--min-last-edep: nan is not a finite number"),
+    (["graphs", "--hits", "X.npz", "--out", "X", "--theta-tracker", "nan"], "theta_tracker"),
+])
+def test_other_commands_refuse_non_finite_numbers_before_any_work(tmp_path, capsys, monkeypatch, argv, match):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert match in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

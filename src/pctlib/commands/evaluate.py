@@ -13,8 +13,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..tracks.evaluate import evaluate_file
     from ..tracks.follower import load_follower_config
 
+    from ..checks import NumberError, check_number
+
+    try:
+        check_number(args.min_last_edep, "--min-last-edep", minimum=0.0)
+        if args.max_frames is not None:
+            check_number(args.max_frames, "--max-frames", minimum=1, integer=True)
+    except NumberError as exc:
+        raise UsageError(str(exc)) from None
     try:
         densities = [int(x) for x in args.primaries_per_frame.split(",")]
+        if not densities or min(densities) < 1:
+            raise ValueError
     except ValueError:
         raise UsageError(f"--primaries-per-frame: {args.primaries_per_frame!r} is not a comma-separated list of "
                          "integers") from None

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fileio import temporary_path, write_bytes_atomic, write_json_atomic
+from ..fileio import target_lock, temporary_path, write_bytes_atomic, write_json_atomic
 from ..paths import package_root
 from .param_set import Execution
 
@@ -185,7 +185,16 @@ def execute(
     project_root: Path,
     code: str,
 ) -> dict[str, Any]:
-    """Run one execution with papermill; never raises for a failing notebook: the manifest says what failed."""
+    """Run one execution with papermill; never raises for a failing notebook: the manifest says what failed.
+
+    Two processes executing the same target (two ``pctlib run`` of one params file at once) take turns: the
+    target's lock is held throughout, so neither removes the other's staging folder or swaps in half."""
+    with target_lock(target.run_dir):
+        return _execute(execution, params_name, target, project_root, code)
+
+
+def _execute(execution: Execution, params_name: str, target: Target, project_root: Path, code: str
+             ) -> dict[str, Any]:
     import papermill as pm
 
     import shutil

@@ -76,6 +76,16 @@ class TrainConfig:
             raise TrainError("steps, batch_frames and eval_every must be positive")
         if not self.lam > 0 or not math.isfinite(self.lam):
             raise TrainError(f"lam must be positive and finite, got {self.lam}")
+        from ..checks import NumberError, check_number
+
+        try:
+            check_number(self.lr, "lr", above=0.0)
+            check_number(self.lr_gamma, "lr_gamma", above=0.0, maximum=1.0)
+            check_number(self.min_last_edep, "min_last_edep", minimum=0.0)
+            for name in ("steps", "batch_frames", "eval_every", "max_val_frames", "lr_step", "min_track_hits"):
+                check_number(getattr(self, name), name, minimum=1 if name != "min_track_hits" else 0, integer=True)
+        except NumberError as exc:
+            raise TrainError(str(exc)) from None
         for name in ("w_tracker", "w_calorimeter"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
