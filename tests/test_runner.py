@@ -168,3 +168,18 @@ def test_a_killed_forced_rerun_leaves_the_previous_results_and_notebook_whole(pr
     text = nb.read_text()
     assert '"results/s/d_slow"' in text.replace("\\\\", "") or "results/s/d_slow" in text
     assert ".staging-" not in text
+
+
+def test_a_rerun_keeps_what_others_left_in_the_results_folder(project):
+    pfile = project / "params" / "k.yaml"
+    pfile.write_text("notebooks:\n  a_square:\n    parameters: {x: 2}\n")
+    assert main(["run", str(pfile), "--no-progress"]) == 0
+    res = project / "results" / "k" / "a_square"
+    (res / "gpu_check").mkdir()
+    (res / "gpu_check" / "README.md").write_text("made by a benchmark script")
+    (res / "note.txt").write_text("kept")
+    pfile.write_text("notebooks:\n  a_square:\n    parameters: {x: 3}\n")
+    assert main(["run", str(pfile), "--no-progress"]) == 0
+    assert json.loads((res / "out.json").read_text())["y"] == 9
+    assert (res / "gpu_check" / "README.md").read_text() == "made by a benchmark script"
+    assert (res / "note.txt").read_text() == "kept"

@@ -155,12 +155,22 @@ def _leftovers(results_dir: Path) -> list[Path]:
 
 
 def _swap_in(staging: Path, final: Path) -> None:
-    """Replace the folder ``final`` by ``staging`` (two renames; the old folder is removed afterwards)."""
+    """Replace the folder ``final`` by ``staging`` (two renames; the old folder is removed afterwards). Entries of
+    the old folder that the execution did not write (a benchmark's output kept beside a chapter's, a file of an
+    earlier version) are copied into the staging folder first: the swap loses nothing that was there."""
     import shutil
     import uuid
 
     old = None
     if final.exists():
+        for entry in final.iterdir():
+            dest = staging / entry.name
+            if dest.exists() or ".staging-" in entry.name or ".old-" in entry.name:
+                continue
+            if entry.is_dir():
+                shutil.copytree(entry, dest)
+            else:
+                shutil.copy2(entry, dest)
         old = final.with_name(f"{final.name}.old-{uuid.uuid4().hex[:8]}")
         os.replace(final, old)
     os.replace(staging, final)
