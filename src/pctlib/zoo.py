@@ -1,0 +1,118 @@
+"""The model zoo: the trained models of a params set, by configuration and seed (issue 13, part).
+
+A params set's training grid (notebook ``04_train_run``) records each run in
+``results/<params>/04_train_run/<key>/run.json`` (mode, lambda, seed, best validation metrics, the run folder);
+the run folder's ``config.json`` holds the request and the identity of the data (cache keys of the training and
+validation graphs). :class:`Zoo` lists them, groups them by configuration (``PTT``, ``PAT λ=50``, ...), loads their
+best checkpoints, and refuses to mix models trained on different data: every landscape study compares models, and a
+comparison across data sets would measure the data, not the landscape.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+class ZooError(ValueError):
+    """A zoo that cannot be used as asked (no models, models trained on different data, a missing checkpoint)."""
+
+
+def configuration_label(mode: str, lam: float) -> str:
+    """``PTT`` or ``PAT λ=<lam>`` (the labels of the chapters and of Table 1)."""
+    return "PTT" if mode == "ptt" else f"PAT λ={lam:g}"
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """One trained model: its configuration, seed, run folder, best checkpoint, validation metrics and data."""
+
+    configuration: str
+    mode: str
+    lam: float
+    seed: int
+    run_dir: Path
+    checkpoint: Path
+    best: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_identity(self) -> tuple:
+        """What the model was trained and validated on: the cache keys of its graphs."""
+        return (tuple(self.data.get("train_data") or ()), tuple(self.data.get("val_data") or ()))
+
+    def load(self):
+        """The model of the best checkpoint, in eval mode (loaded with ``weights_only=True``)."""
+        from .training.loop import load_model
+
+        if not self.checkpoint.is_file():
+            raise ZooError(f"{self.configuration} seed {self.seed}: checkpoint {self.checkpoint} is missing")
+        return load_model(self.checkpoint)
+
+
+@dataclass
+class Zoo:
+    models: list[ZooModel]
+
+    @classmethod
+    def from_results(cls, project_root: str | Path, params_name: str) -> "Zoo":
+        """The models recorded by ``04_train_run`` for a params set (executions in progress left out)."""
+        root = Path(project_root)
+        base = root / "results" / params_name / "04_train_run"
+        models = []
+        for f in sorted(base.glob("**/run.json")):
+            if ".staging-" in str(f) or ".old-" in str(f):
+                continue
+            info = json.loads(f.read_text())
+            run_dir = Path(info["run_dir"])
+            run_dir = run_dir if run_dir.is_absolute() else root / run_dir
+            try:
+                cfg = json.loads((run_dir / "config.json").read_text())
+            except (OSError, json.JSONDecodeError):
+                raise ZooError(f"{f}: its run folder {run_dir} has no readable config.json; rerun 04_train_run") \
+                    from None
+            models.append(ZooModel(configuration_label(info["mode"], float(info["lam"])), info["mode"],
+                                   float(info["lam"]), int(info["seed"]), run_dir, run_dir / "best.pt",
+                                   info.get("best", {}), cfg.get("train", {}), cfg.get("data", {})))
+        models.sort(key=lambda m: (m.mode != "ptt", m.lam, m.seed))
+        return cls(models)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def configurations(self) -> dict[str, list[ZooModel]]:
+        """Models by configuration label, PTT first, then PAT by lambda; each list by seed."""
+        out: dict[str, list[ZooModel]] = {}
+        for m in self.models:
+            out.setdefault(m.configuration, []).append(m)
+        return out
+
+    def select(self, mode: str | None = None, lam: float | None = None, seed: int | None = None) -> "Zoo":
+        """The models matching every criterion given (lambda only for PAT)."""
+        return Zoo([m for m in self.models if (mode is None or m.mode == mode)
+                    and (lam is None or (m.mode == "pat" and m.lam == lam)) and (seed is None or m.seed == seed)])
+
+    def checked(self) -> "Zoo":
+        """This zoo, after checking that it holds models and that all were trained on the same data."""
+        if not self.models:
+            raise ZooError("the zoo is empty: run the training grid (04_train_run) of this params set first")
+        ids = {m.data_identity for m in self.models}
+        if len(ids) > 1:
+            groups = {}
+            for m in self.models:
+                groups.setdefault(m.data_identity, []).append(f"{m.configuration} seed {m.seed}")
+            detail = "; ".join(f"{', '.join(v)} on {', '.join(k[0]) or 'unrecorded data'}" for k, v in groups.items())
+            raise ZooError(f"the zoo mixes models trained on different data ({detail}); retrain them on one "
+                           "data set or select a subset")
+        return self
+
+    def table(self) -> pd.DataFrame:
+        """One row per model: configuration, seed, best step and validation metrics, run folder."""
+        return pd.DataFrame([{"configuration": m.configuration, "mode": m.mode, "lam": m.lam, "seed": m.seed,
+                              **{k: m.best.get(k) for k in ("step", "tpr", "fpr", "purity", "efficiency")},
+                              "run_dir": str(m.run_dir)} for m in self.models])

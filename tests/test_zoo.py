@@ -1,0 +1,63 @@
+"""The model zoo on hand-made run records: listing, grouping, loading, and refusing mixed data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from pctlib.models.interaction_network import EdgeScorer
+from pctlib.zoo import Zoo, ZooError
+
+
+def _record(root, params, key, mode, lam, seed, data_key="A", with_checkpoint=True):
+    run_dir = root / "runs" / params / "04_train_run" / key / "train" / "r"
+    run_dir.mkdir(parents=True)
+    train_cfg = {"mode": mode, "lam": lam, "seed": seed, "model": {}}
+    (run_dir / "config.json").write_text(json.dumps({"train": train_cfg, "data": {
+        "train_data": [f"{data_key}-train"], "val_data": [f"{data_key}-val"]}}))
+    if with_checkpoint:
+        torch.manual_seed(seed)
+        model = EdgeScorer()
+        torch.save({"model": model.state_dict(), "config": {"model": {}, "mode": mode},
+                    "normalization": {"x_mean": [0.0] * 8, "x_std": [1.0] * 8}}, run_dir / "best.pt")
+    res = root / "results" / params / "04_train_run" / key
+    res.mkdir(parents=True)
+    (res / "run.json").write_text(json.dumps({"mode": mode, "lam": lam, "seed": seed,
+                                              "best": {"step": 10, "purity": 0.5 + seed / 10},
+                                              "run_dir": str(run_dir.relative_to(root))}))
+    return run_dir
+
+
+def test_the_zoo_lists_groups_and_loads_models(tmp_path):
+    for mode, lam in (("pat", 50.0), ("ptt", 50.0), ("pat", 25.0)):
+        for seed in (1, 0):
+            _record(tmp_path, "p", f"{mode}{lam:g}_{seed}", mode, lam, seed)
+    (tmp_path / "results" / "p" / "04_train_run" / "x.staging-1234abcd").mkdir()
+    (tmp_path / "results" / "p" / "04_train_run" / "x.staging-1234abcd" / "run.json").write_text("{}")
+    zoo = Zoo.from_results(tmp_path, "p").checked()
+    assert len(zoo) == 6
+    confs = zoo.configurations()
+    assert list(confs) == ["PTT", "PAT λ=25", "PAT λ=50"]
+    assert [m.seed for m in confs["PAT λ=50"]] == [0, 1]
+    assert len(zoo.select(mode="pat")) == 4 and len(zoo.select(mode="pat", lam=25.0, seed=1)) == 1
+    model = zoo.select(mode="ptt", seed=1).models[0].load()
+    torch.manual_seed(1)
+    ref = EdgeScorer()
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), ref.state_dict().values()))
+    t = zoo.table()
+    assert list(t.configuration) == ["PTT", "PTT", "PAT λ=25", "PAT λ=25", "PAT λ=50", "PAT λ=50"]
+
+
+def test_the_zoo_refuses_mixed_data_empty_zoos_and_missing_checkpoints(tmp_path):
+    _record(tmp_path, "p", "a", "ptt", 50.0, 0, data_key="A")
+    _record(tmp_path, "p", "b", "pat", 50.0, 0, data_key="B")
+    with pytest.raises(ZooError, match="mixes models trained on different data"):
+        Zoo.from_results(tmp_path, "p").checked()
+    assert len(Zoo.from_results(tmp_path, "p").select(mode="ptt").checked()) == 1
+    with pytest.raises(ZooError, match="empty"):
+        Zoo.from_results(tmp_path, "other").checked()
+    _record(tmp_path, "q", "c", "ptt", 50.0, 0, with_checkpoint=False)
+    with pytest.raises(ZooError, match="checkpoint .* is missing"):
+        Zoo.from_results(tmp_path, "q").models[0].load()
