@@ -38,7 +38,6 @@ test_seed = 9
 dpi = 110
 
 # %%
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -57,25 +56,16 @@ from pctlib.tracks.build import build_tracks
 from pctlib.tracks.evaluate import evaluate_frames
 from pctlib.tracks.follower import FollowerConfig
 from pctlib.training.data import simulated_hits
-from pctlib.training.loop import load_checkpoint, load_model
+from pctlib.zoo import Zoo
 
 torch.set_num_threads(2)
 root = find_project_root(Path(results_dir).resolve())
 test_hits = {}
 for k, t in enumerate(phantoms):
     test_hits[t] = simulated_hits(root / "data", "test", t, test_primaries, test_seed * 1000 + k)
-# the runs of this params set's grid, as recorded by 04_train_run (older run folders of changed data are ignored)
-run_files = sorted(f for f in (Path(results_dir).resolve().parent / "04_train_run").glob("**/run.json")
-                   if ".staging-" not in str(f) and ".old-" not in str(f))  # not of an execution in course
-checkpoints = [root / json.loads(f.read_text())["run_dir"] / "best.pt" for f in run_files]
-missing = [str(c) for c in checkpoints if not c.is_file()]
-if missing:
-    raise FileNotFoundError(f"checkpoints recorded by 04_train_run are missing: {missing}; rerun 04_train_run")
-models = []
-for ck in checkpoints:
-    c = load_checkpoint(ck)["config"]
-    label = "GNN PTT" if c["mode"] == "ptt" else f"GNN PAT λ={c['lam']:g}"
-    models.append((label, c["seed"], load_model(ck)))
+# the models of this params set's training grid (pctlib.zoo: recorded by 04_train_run, all trained on one data set)
+zoo = Zoo.from_results(root, params_name).checked()
+models = [(f"GNN {m.configuration}", m.seed, m.load()) for m in zoo.models]
 print(f"{len(models)} trained models: {sorted({m[0] for m in models})}")
 
 # %% [markdown]
