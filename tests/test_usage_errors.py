@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
 from pctlib.cli import main
 
 
-def test_simulate_checks_its_output_before_simulating(tmp_path, capsys):
+def test_simulate_checks_its_output_before_simulating(tmp_path, capsys, monkeypatch):
+    from pctlib.physics.simulate import Simulator
+
+    def never(*a, **k):
+        raise AssertionError("simulated before the output was checked")
+
+    monkeypatch.setattr(Simulator, "run", never)
     folder = tmp_path / "outdir"
     folder.mkdir()
-    t0 = time.perf_counter()
     assert main(["simulate", "--primaries", "200000", "--out", str(folder), "--no-progress"]) == 2
-    assert time.perf_counter() - t0 < 5.0  # refused before 200,000 primaries are simulated
     assert "is a folder" in capsys.readouterr().err
     assert main(["simulate", "--primaries", "10", "--out", str(tmp_path / "h.csv"), "--no-progress"]) == 2
     assert "must end in .npz or .parquet" in capsys.readouterr().err and not (tmp_path / "h.csv").exists()
@@ -42,11 +44,20 @@ def test_train_refuses_another_run_folder_before_building_data(tmp_path, capsys)
     out = tmp_path / "run"
     out.mkdir()
     (out / "config.json").write_text(json.dumps({"train": {"mode": "pat", "lr": 0.01}, "data": {}}))
-    t0 = time.perf_counter()
     assert main(["train", "--out", str(out), "--data-root", str(tmp_path / "data"), "--no-progress",
                  "--train-primaries", "100000"]) == 2
-    assert time.perf_counter() - t0 < 5.0 and not (tmp_path / "data").exists()
+    assert not (tmp_path / "data").exists()  # refused before any data were simulated
     assert "holds a run with another configuration" in capsys.readouterr().err
+    # the same training request on other data specifications: refused before the data are built, too
+    from pctlib.training.loop import TrainConfig
+
+    same = TrainConfig(steps=10000).to_dict()  # what the command's defaults request
+    (out / "config.json").write_text(json.dumps({"train": same, "data": {"train": {"name": "train",
+                                                  "phantoms": [100.0], "primaries": 5, "seed": 1,
+                                                  "primaries_per_frame": 100}}}))
+    assert main(["train", "--out", str(out), "--data-root", str(tmp_path / "data"), "--no-progress"]) == 2
+    assert not (tmp_path / "data").exists()
+    assert "data.train" in capsys.readouterr().err
 
 
 def test_a_truncated_checkpoint_is_named(tmp_path, capsys):

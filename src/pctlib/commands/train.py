@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from ..cli import UsageError, register
 
@@ -26,8 +25,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     tr_spec = DataSpec("train", phantoms, args.train_primaries, args.data_seed)
     va_spec = DataSpec("val", phantoms, args.val_primaries, args.data_seed + 1)
     try:  # a folder holding another run is refused before the data are simulated and built
-        check_run_folder(args.out, cfg)
-        _check_specs(args.out, vars(tr_spec), vars(va_spec))
+        check_run_folder(args.out, cfg, {"train": vars(tr_spec), "val": vars(va_spec)})
     except TrainError as exc:
         raise UsageError(str(exc)) from None
     tr = prepare(tr_spec, args.data_root, progress=not args.no_progress)
@@ -41,22 +39,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     print(json.dumps(best, indent=1))
     return 0
-
-
-def _check_specs(out, train_spec: dict, val_spec: dict) -> None:
-    """The data specifications recorded in an existing run folder must be the requested ones."""
-    from ..training.loop import TrainError
-
-    path = Path(out) / "config.json"
-    if not path.is_file():
-        return
-    data = json.loads(path.read_text()).get("data", {})
-    for name, spec in (("train", train_spec), ("val", val_spec)):
-        have = data.get(name)
-        want = json.loads(json.dumps(spec, default=str))
-        if have is not None and have != want:
-            raise TrainError(f"{out} holds a run on other {name} data ({have} in the folder, {want} requested); "
-                             "use another folder or delete this one")
 
 
 @register("train", "train (or resume) an edge scorer, predict-then-track (ptt) or predict-and-track (pat)")

@@ -226,8 +226,8 @@ def transport(
                     break
                 continue
             # the old model: reset the Highland accumulators on entering a new region
-            newreg = region != step.region
-            if config.scattering_memory == "region" and bool(newreg.any()):
+            newreg = region != step.region if config.scattering_memory == "region" else None
+            if newreg is not None and bool(newreg.any()):
                 cum_x = torch.where(newreg, torch.zeros_like(cum_x), cum_x)
                 cum_w = torch.where(newreg, torch.zeros_like(cum_w), cum_w)
                 var_prev = torch.where(newreg, torch.zeros_like(var_prev), var_prev)

@@ -24,10 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
 import traceback
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,9 +160,6 @@ def _swap_in(staging: Path, final: Path) -> None:
     """Replace the folder ``final`` by ``staging`` (two renames; the old folder is removed afterwards). Entries of
     the old folder that the execution did not write (a benchmark's output kept beside a chapter's, a file of an
     earlier version) are copied into the staging folder first: the swap loses nothing that was there."""
-    import shutil
-    import uuid
-
     old = None
     if final.exists():
         for entry in final.iterdir():
@@ -206,9 +205,6 @@ def execute(
 def _execute(execution: Execution, params_name: str, target: Target, project_root: Path, code: str
              ) -> dict[str, Any]:
     import papermill as pm
-
-    import shutil
-    import uuid
 
     run_dir, results_dir = target.run_dir, target.results_dir
     run_dir.mkdir(parents=True, exist_ok=True)

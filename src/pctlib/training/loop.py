@@ -233,9 +233,10 @@ def _differences(have: dict, want: dict, keys) -> list[str]:
     return detail
 
 
-def check_run_folder(run_dir: str | Path, config: TrainConfig, extra: dict | None = None) -> None:
-    """Refuse, before any work, a run folder that holds another request: the training configuration and the
-    entries of ``extra`` given (e.g. the data specifications, known before the data are built) must match."""
+def check_run_folder(run_dir: str | Path, config: TrainConfig, data_specs: dict | None = None) -> None:
+    """Refuse, before any work, a run folder that holds another request: the training configuration, and the
+    data specifications given (``{"train": DataSpec dict, "val": ...}``, known before the data are built), must
+    match those recorded in its ``config.json``."""
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         return
@@ -243,8 +244,12 @@ def check_run_folder(run_dir: str | Path, config: TrainConfig, extra: dict | Non
         have = json.loads(path.read_text())
     except json.JSONDecodeError:
         raise TrainError(f"{path}: unreadable; use another folder or delete this one") from None
-    want = {"train": config.to_dict(), **(extra or {})}
-    detail = _differences(have, want, want.keys())
+    detail = _differences(have, {"train": config.to_dict()}, ["train"])
+    recorded = have.get("data") or {}
+    for k, spec in (data_specs or {}).items():
+        want = json.loads(json.dumps(spec, default=str))
+        if k in recorded and recorded[k] != want:
+            detail.append(f"data.{k}: {recorded[k]!r} in the folder, {want!r} requested")
     if detail:
         raise TrainError(f"{run_dir} holds a run with another configuration ({'; '.join(detail)}); "
                          "use another folder or delete this one")
