@@ -1,85 +1,143 @@
-"""Benchmark of one training step: time and peak memory per frame at 100 p+/F (100 mm), PTT and PAT.
+"""Benchmark of one training frame (forward + loss + backward) at 100 p+/F (100 mm), PTT and PAT lambda = 50.
 
-    .venv/bin/python benchmarks/train_speed.py [--frames 8] [--device cpu|cuda] [--threads 1]
+    .venv/bin/python benchmarks/train_speed.py [--frames 6] [--passes 3] [--threads 1 2] [--device cpu|cuda]
+                                               [--no-compiled] [--system-malloc] [--profile]
 
-Builds frames of 100 primaries behind 100 mm of water (not timed), then times forward + loss + backward of each
-frame for predict-then-track (BCE) and predict-and-track (Hamming loss through the blackbox assignment, lambda 50),
-as in a training step with gradient accumulation. Each mode runs in a fresh process so that its peak memory
-(resident set on the CPU, allocated memory on a GPU) is its own. The projected time of one paper-protocol run is
-10,000 steps x 32 frames x the time per frame (validation not included).
+Builds frames of 100 primaries behind 100 mm of water once (not timed) and hands the same frames to a fresh
+process per configuration (mode x threads x eager/compiled x allocator), so that each configuration's peak memory
+is its own. Each process warms up on one frame, then times every frame ``--passes`` times and reports the median
+and the mean per frame. "shipped" is the allocator setting ``train()`` applies (``pctlib.allocator``: freed memory
+kept by glibc malloc); ``--system-malloc`` adds rows with glibc's defaults (``PCTLIB_MALLOC=system``).
+"compiled" applies ``pctlib.models.interaction_network.compile_scorer`` (torch.compile of the three MLPs; the
+compile time is printed, not included). The ratio is to the released code's 767 ms per PTT frame on 2 threads (the
+best of its medians measured side by side on this kind of machine, shared/REFERENCE.md; the released code is not
+available offline here, so it is a quoted figure, not rerun). ``--profile`` prints the operators that take the time
+(torch profiler, one thread, PAT) after the table. The paper-run column is 10,000 steps x 32 frames x the mean.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+RELEASED_PTT_2_THREADS_MS = 767.0
 
 WORKER = r"""
-import json, resource, sys, time
+import json, resource, statistics, sys, time
 import torch
 args = json.loads(sys.argv[1])
+from pctlib.allocator import keep_freed_memory
+malloc = keep_freed_memory()
 torch.set_num_threads(args["threads"])
-from pctlib.graphs.build import graph_from_hits
-from pctlib.graphs.config import GraphConfig
-from pctlib.graphs.frames import split_frames
-from pctlib.physics.geometry import load_geometry
-from pctlib.physics.simulate import Simulator
 from pctlib.training.loop import TrainConfig, frame_loss
-from pctlib.models.interaction_network import EdgeScorer
-geo = load_geometry(args["geometry"])
-hits = Simulator(geo.with_phantom(100.0)).run(100 * (args["frames"] + 1), seed=3, progress=False).hits
+from pctlib.models.interaction_network import EdgeScorer, compile_scorer
 dev = torch.device(args["device"])
-frames = [graph_from_hits(f, GraphConfig())[0].to(dev) for f in split_frames(hits, 100)][: args["frames"] + 1]
+frames = [g.to(dev) for g in torch.load(args["frames"], weights_only=False)]
 torch.manual_seed(0)
 model = EdgeScorer().to(dev)
 cfg = TrainConfig(mode=args["mode"], lam=50.0)
-base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-loss, _ = frame_loss(model, frames[0], cfg); loss.backward()  # warm-up
+t0 = time.perf_counter()
+if args["compiled"]:
+    compile_scorer(model)
+loss, _ = frame_loss(model, frames[0], cfg); loss.backward()  # warm-up (and the compilation)
+warm = time.perf_counter() - t0
 if dev.type == "cuda":
     torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
 times = []
-for g in frames[1:]:
-    t0 = time.perf_counter()
-    loss, _ = frame_loss(model, g, cfg)
-    (loss / 32).backward()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    times.append(time.perf_counter() - t0)
-out = {"mode": args["mode"], "seconds_per_frame": sum(times) / len(times), "segments": int(frames[1].x.shape[0]),
-       "line_edges": int(frames[1].edge_index.shape[1] // 2),
-       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-       "rss_before_mib": base_rss / 1024}
+for _ in range(args["passes"]):
+    for g in frames[1:]:
+        t0 = time.perf_counter()
+        loss, _ = frame_loss(model, g, cfg)
+        (loss / 32).backward()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+out = {"median_ms": 1000 * statistics.median(times), "mean_ms": 1000 * statistics.mean(times), "warm_s": warm,
+       "malloc_kept": malloc, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 if dev.type == "cuda":
     out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+if args["profile"]:
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for g in frames[1:]:
+            loss, _ = frame_loss(model, g, cfg)
+            loss.backward()
+    out["profile"] = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18)
 print(json.dumps(out))
 """
 
 
+def build_frames(n: int, path: Path) -> tuple[int, int]:
+    import torch
+
+    from pctlib.graphs.build import graph_from_hits
+    from pctlib.graphs.config import GraphConfig
+    from pctlib.graphs.frames import split_frames
+    from pctlib.physics.geometry import load_geometry
+    from pctlib.physics.simulate import Simulator
+
+    geo = load_geometry(ROOT / "params" / "geometry" / "bergen_dtc.yaml")
+    hits = Simulator(geo.with_phantom(100.0)).run(100 * (n + 1), seed=3, progress=False).hits
+    frames = [graph_from_hits(f, GraphConfig())[0] for f in split_frames(hits, 100)][: n + 1]
+    torch.save(frames, path)
+    segs = sum(int(g.x.shape[0]) for g in frames[1:]) // n
+    edges = sum(int(g.edge_index.shape[1]) for g in frames[1:]) // n
+    return segs, edges
+
+
+def run_worker(args: dict, system_malloc: bool) -> dict:
+    env = dict(os.environ, PCTLIB_PROGRESS="0")
+    if system_malloc:
+        env["PCTLIB_MALLOC"] = "system"
+    res = subprocess.run([sys.executable, "-c", WORKER, json.dumps(args)], capture_output=True, text=True, env=env)
+    if res.returncode:
+        print(res.stderr)
+        raise SystemExit(res.returncode)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--frames", type=int, default=8)
+    ap.add_argument("--frames", type=int, default=6)
+    ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    print(f"device {args.device}, torch threads {args.threads}, {args.frames} timed frames of 100 p+/F, 100 mm")
-    print(f"{'mode':>5} {'s/frame':>8} {'segments':>9} {'line edges':>11} {'peak MiB':>9} {'paper run h':>12}")
-    for mode in ("ptt", "pat"):
-        a = {"mode": mode, "frames": args.frames, "device": args.device, "threads": args.threads,
-             "geometry": str(ROOT / "params" / "geometry" / "bergen_dtc.yaml")}
-        res = subprocess.run([sys.executable, "-c", WORKER, json.dumps(a)], capture_output=True, text=True)
-        if res.returncode:
-            print(res.stderr)
-            raise SystemExit(res.returncode)
-        r = json.loads(res.stdout.strip().splitlines()[-1])
-        peak = r.get("peak_gpu_mib", r["peak_rss_mib"])
-        hours = r["seconds_per_frame"] * 32 * 10000 / 3600
-        print(f"{mode:>5} {r['seconds_per_frame']:8.3f} {r['segments']:9d} {r['line_edges']:11d} {peak:9.0f} "
-              f"{hours:12.1f}")
+    ap.add_argument("--no-compiled", action="store_true", help="eager rows only")
+    ap.add_argument("--system-malloc", action="store_true", help="add rows with glibc malloc's defaults")
+    ap.add_argument("--profile", action="store_true")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "frames.pt"
+        segs, edges = build_frames(a.frames, path)
+        print(f"device {a.device}; {a.frames} frames of 100 p+/F behind 100 mm (mean {segs} segments, {edges} "
+              f"directed line-graph edges), {a.passes} passes each; times per frame, forward + loss + backward")
+        print(f"{'mode':>4} {'thr':>3} {'path':>8} {'malloc':>7} {'median ms':>9} {'mean ms':>8} {'warm s':>7} "
+              f"{'peak MiB':>8} {'767/x':>6} {'paper h':>7}")
+        profile_text = None
+        for threads in a.threads:
+            for compiled in ([False] if a.no_compiled else [False, True]):
+                for system in ([False, True] if a.system_malloc else [False]):
+                    for mode in ("ptt", "pat"):
+                        want_profile = a.profile and threads == 1 and mode == "pat" and not compiled and not system
+                        r = run_worker({"mode": mode, "threads": threads, "device": a.device, "frames": str(path),
+                                        "passes": a.passes, "compiled": compiled, "profile": want_profile},
+                                       system)
+                        profile_text = r.get("profile", profile_text)
+                        peak = r.get("peak_gpu_mib", r["peak_rss_mib"])
+                        print(f"{mode:>4} {threads:>3} {'compiled' if compiled else 'eager':>8} "
+                              f"{'kept' if r['malloc_kept'] else 'system':>7} {r['median_ms']:9.1f} "
+                              f"{r['mean_ms']:8.1f} {r['warm_s']:7.1f} {peak:8.0f} "
+                              f"{RELEASED_PTT_2_THREADS_MS / r['median_ms']:6.2f} "
+                              f"{r['mean_ms'] / 1000 * 32 * 10000 / 3600:7.1f}", flush=True)
+        if profile_text:
+            print("\nwhere the time goes (PAT, 1 thread, eager, shipped allocator; torch profiler):")
+            print(profile_text)
 
 
 if __name__ == "__main__":

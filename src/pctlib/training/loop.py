@@ -28,6 +28,7 @@ from ..assign.batch import assign_scores
 from ..assign.blackbox import assign_differentiable
 from ..assign.layout import layout_of_graph
 from ..assign.losses import NORMALISATIONS, TRACKER_GROUPS, hamming_loss, segment_weights
+from ..allocator import keep_freed_memory
 from ..fileio import write_bytes_atomic, write_json_atomic
 from ..models.interaction_network import EdgeScorer, ModelConfig
 from ..tracks.build import build_tracks
@@ -292,6 +293,7 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
     if len(train_frames) == 0 or len(val_frames) == 0:
         raise TrainError("training and validation sets must not be empty")
     _check_config(run_dir, config, {"data": data_info or {}})
+    keep_freed_memory()
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     random.seed(config.seed)
