@@ -46,6 +46,60 @@ class BlackboxAssignment(torch.autograd.Function):
         return torch.as_tensor(grad, device=grad_y.device).to(grad_y.dtype), None, None, None, None, None, None
 
 
+class BlackboxAssignments(torch.autograd.Function):
+    """:class:`BlackboxAssignment` for the cost vectors of several models on one frame, solved in one call (a thread
+    pool over models when ``workers > 1``; the solvers release the GIL only partly, so this mainly saves the
+    per-call overhead on a CPU and keeps a GPU's host work in one place). Each model keeps its own lambda,
+    variant and loss scale; the gradients are those of one :class:`BlackboxAssignment` per model (tested)."""
+
+    @staticmethod
+    def forward(ctx, layout: BlockLayout, settings: tuple, backend: str | None, workers: int, *costs: torch.Tensor):
+        cs = [c.detach().cpu().numpy().astype(np.float64, copy=False) for c in costs]
+        ys = _map(lambda c: assign_costs(c, layout, backend), cs, workers)
+        ctx.layout, ctx.settings, ctx.backend, ctx.workers, ctx.c, ctx.y = layout, settings, backend, workers, cs, ys
+        ctx.devices = [c.device for c in costs]
+        return tuple(torch.as_tensor(y, device=c.device).to(c.dtype) for y, c in zip(ys, costs))
+
+    @staticmethod
+    def backward(ctx, *grads: torch.Tensor):
+        def one(k):
+            lam, scale_by_lambda, loss_scale = ctx.settings[k]
+            g = grads[k].detach().cpu().numpy().astype(np.float64, copy=False) / loss_scale
+            c_prime = np.maximum(ctx.c[k] + lam * g, 0.0)
+            y_prime = assign_costs(c_prime, ctx.layout, ctx.backend,
+                                   known=(ctx.y[k], unchanged_blocks(ctx.y[k], g, ctx.layout)))
+            diff = ctx.y[k].astype(np.float64) - y_prime
+            return (-diff / lam if scale_by_lambda else -diff) * loss_scale
+
+        out = _map(one, range(len(grads)), ctx.workers)
+        return (None, None, None, None, *(torch.as_tensor(d, device=grads[k].device).to(grads[k].dtype)
+                                          for k, d in enumerate(out)))
+
+
+def _map(fn, items, workers: int) -> list:
+    items = list(items)
+    if workers > 1 and len(items) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(workers, len(items))) as pool:
+            return list(pool.map(fn, items))
+    return [fn(x) for x in items]
+
+
+def assign_differentiable_many(scores: list[torch.Tensor], layout: BlockLayout, lams: list[float],
+                               scale_by_lambda: list[bool], loss_scales: list[float], backend: str | None = None,
+                               workers: int = 1) -> list[torch.Tensor]:
+    """:func:`assign_differentiable` for several models' scores of the same frame, in one call."""
+    if not scores:
+        return []
+    for s, ls in zip(scores, loss_scales):
+        check_scores(s.detach().cpu().numpy())
+        if not ls > 0:
+            raise ValueError(f"loss_scale must be positive, got {ls}")
+    settings = tuple((float(l), bool(b), float(ls)) for l, b, ls in zip(lams, scale_by_lambda, loss_scales))
+    return list(BlackboxAssignments.apply(layout, settings, backend, workers, *[1.0 - s for s in scores]))
+
+
 def unchanged_blocks(y: np.ndarray, grad_y: np.ndarray, layout: BlockLayout) -> np.ndarray:
     """Blocks whose assignment provably stays optimal under C' = clip(C + lambda dL/dy, 0, inf).
 

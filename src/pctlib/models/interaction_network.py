@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -79,15 +80,15 @@ class EdgeMLP(nn.Module):
         self.register_buffer("freq", torch.exp(-(2.0 * k / d_enc) * math.log(10000.0)), persistent=False)
 
     def forward(self, v: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, u: torch.Tensor,
-                mirrored: bool | None = None) -> torch.Tensor:
-        """Edge messages e (edges x hidden). ``mirrored``: whether the second half of the edges repeats the first
-        half's pairs reversed with the same u (how a frame's line graph is stored); None: find out."""
+                encoding: "EdgeEncoding | None" = None) -> torch.Tensor:
+        """Edge messages e (edges x hidden). ``encoding``: the sin/cos of ``u`` from :meth:`encode_edges`, computed
+        once and shared by several models scoring the same frame; None: computed here (block by block, fused with
+        the product)."""
         w = self.lin0.weight
         d = self.d_node
         node_dst = v @ w[:, :d].t()
         node_src = v @ w[:, d:2 * d].t()
-        if mirrored is None:
-            mirrored = is_mirrored(u)
+        mirrored = is_mirrored(u) if encoding is None else encoding.mirrored
         # index_select, not advanced indexing: its backward (index_add) is deterministic on multi-threaded CPUs,
         # the accumulate-put of x[idx] is not
         h = torch.index_select(node_dst, 0, dst)
@@ -96,18 +97,40 @@ class EdgeMLP(nn.Module):
             # a frame's line graph lists every segment pair twice, once per direction, with the same u: encode
             # the first half only (the sin/cos are the most expensive step) and add it to both halves
             m = u.shape[0] // 2
-            h.view(2, m, h.shape[1]).add_(self._encode(u[:m]))
+            h.view(2, m, h.shape[1]).add_(self._encode(u[:m], encoding))
         else:
-            h.add_(self._encode(u))
+            h.add_(self._encode(u, encoding))
         h = self.lin0_out(h.add_(self.lin0.bias))
         return self.rest(h)
 
-    def _encode(self, u: torch.Tensor) -> torch.Tensor:
+    def encode_edges(self, u: torch.Tensor) -> "EdgeEncoding":
+        """sin(w u / s) and cos(w u / s) of the edge scalars (of the first half only for a mirrored line graph):
+        data, without gradient, that models with the same encoding settings can share."""
+        mirrored = is_mirrored(u)
+        x = u[: u.shape[0] // 2] if mirrored else u
+        with torch.no_grad():
+            arg = torch.outer(x.to(self.lin0.weight.dtype) / self.scaling, self.freq.to(self.lin0.weight.dtype))
+            return EdgeEncoding(torch.sin(arg), torch.cos(arg), mirrored, self.d_enc, self.scaling)
+
+    def _encode(self, u: torch.Tensor, encoding: "EdgeEncoding | None" = None) -> torch.Tensor:
         """The encoding's contribution to the first layer, W_sin sin(w u / s) + W_cos cos(w u / s) (the encoding's
         interleaved sin/cos columns of ``lin0``), without materialising enc(u) as one (n x d_enc) matrix."""
         w, d = self.lin0.weight, self.d_node
+        if encoding is not None and (encoding.d_enc, encoding.scaling) != (self.d_enc, self.scaling):
+            raise ValueError("a shared edge encoding must have the model's encoding_dim and encoding_scaling")
+        sin, cos = (None, None) if encoding is None else (encoding.sin, encoding.cos)
         return EncodingProjection.apply(u.to(w.dtype) / self.scaling, self.freq.to(w.dtype), w[:, 2 * d::2],
-                                        w[:, 2 * d + 1::2])
+                                        w[:, 2 * d + 1::2], sin, cos)
+
+
+class EdgeEncoding(NamedTuple):
+    """The sin and cos halves of the 128-d encoding of a frame's edge scalars (``EdgeMLP.encode_edges``)."""
+
+    sin: torch.Tensor
+    cos: torch.Tensor
+    mirrored: bool
+    d_enc: int
+    scaling: float
 
 
 class EncodingProjection(torch.autograd.Function):
@@ -115,22 +138,31 @@ class EncodingProjection(torch.autograd.Function):
 
     The sin/cos are evaluated in row blocks and each block is multiplied while it is still in the cache (the
     matrix products of a whole (n x k) matrix read it back from memory); sin and cos are kept for the weight
-    gradient, A' = G^T sin, B' = G^T cos. x is data: no gradient flows to it."""
+    gradient, A' = G^T sin, B' = G^T cos. Given precomputed ``sin`` and ``cos`` (shared by several models), only
+    the products are computed. x is data: no gradient flows to it."""
 
     BLOCK = 8192
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, freq: torch.Tensor, w_sin: torch.Tensor, w_cos: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, freq: torch.Tensor, w_sin: torch.Tensor, w_cos: torch.Tensor,
+                sin: torch.Tensor | None = None, cos: torch.Tensor | None = None) -> torch.Tensor:
         n, k = x.shape[0], freq.shape[0]
-        sin = torch.empty((n, k), dtype=x.dtype, device=x.device)
-        cos = torch.empty_like(sin)
+        given = sin is not None
+        if not given:
+            sin = torch.empty((n, k), dtype=x.dtype, device=x.device)
+            cos = torch.empty_like(sin)
+        elif sin.shape != (n, k) or cos.shape != (n, k):
+            raise ValueError(f"a shared encoding of shape {tuple(sin.shape)} for {n} edges and {k} frequencies")
         out = torch.empty((n, w_sin.shape[0]), dtype=x.dtype, device=x.device)
         a_t, b_t = w_sin.t(), w_cos.t()
         step = EncodingProjection.BLOCK if x.device.type == "cpu" else max(n, 1)
         for a in range(0, n, step):
             z = min(n, a + step)
-            arg = torch.outer(x[a:z], freq)
-            s, c = torch.sin(arg, out=sin[a:z]), torch.cos(arg, out=cos[a:z])
+            if given:
+                s, c = sin[a:z], cos[a:z]
+            else:
+                arg = torch.outer(x[a:z], freq)
+                s, c = torch.sin(arg, out=sin[a:z]), torch.cos(arg, out=cos[a:z])
             torch.addmm(torch.mm(s, a_t), c, b_t, out=out[a:z])
         ctx.save_for_backward(sin, cos)
         return out
@@ -139,7 +171,7 @@ class EncodingProjection(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         sin, cos = ctx.saved_tensors
         g_t = grad.t()
-        return None, None, g_t @ sin, g_t @ cos
+        return None, None, g_t @ sin, g_t @ cos, None, None
 
 
 def is_mirrored(u: torch.Tensor) -> bool:
@@ -194,12 +226,13 @@ class EdgeScorer(nn.Module):
         self.register_buffer("x_std", torch.ones(c.node_features) if x_std is None else torch.as_tensor(
             x_std, dtype=torch.float32))
 
-    def logits(self, x: torch.Tensor, edge_index: torch.Tensor, edge_u: torch.Tensor) -> torch.Tensor:
-        """Pre-sigmoid score of every line node (segment)."""
+    def logits(self, x: torch.Tensor, edge_index: torch.Tensor, edge_u: torch.Tensor,
+               encoding: EdgeEncoding | None = None) -> torch.Tensor:
+        """Pre-sigmoid score of every line node (segment); ``encoding``: a shared ``phi_r1.encode_edges(edge_u)``."""
         v = (x - self.x_mean) / self.x_std
         if edge_index.shape[1]:
             src, dst = edge_index
-            e = self.phi_r1(v, src, dst, edge_u)
+            e = self.phi_r1(v, src, dst, edge_u, encoding)
             agg = max_aggregation(e, dst, v.shape[0])
         else:
             agg = torch.zeros((v.shape[0], self.config.hidden), dtype=v.dtype, device=v.device)

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from ..progress import progress_bar
 
-from ..assign.batch import assign_scores
-from ..assign.blackbox import assign_differentiable
+from ..assign.batch import assign_costs, check_scores
+from ..assign.blackbox import _map, assign_differentiable_many
 from ..assign.layout import layout_of_graph
 from ..assign.losses import NORMALISATIONS, TRACKER_GROUPS, hamming_loss, segment_weights
 from ..allocator import keep_freed_memory
@@ -66,6 +66,9 @@ class TrainConfig:
     #: code's convention, lambda perturbs the gradient of the batch mean (effective lambda = lam / batch_frames)
     lambda_scope: str = "frame"
     seed: int = 0
+    #: seed of the batch sampling; None: ``seed``. Models trained together (``train_many``) share it, and so see the
+    #: same frames in the same order
+    data_seed: int | None = None
     min_track_hits: int = 4
     min_last_edep: float = 0.0625
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -85,6 +88,9 @@ class TrainConfig:
             check_number(self.min_last_edep, "min_last_edep", minimum=0.0)
             for name in ("steps", "batch_frames", "eval_every", "max_val_frames", "lr_step", "min_track_hits"):
                 check_number(getattr(self, name), name, minimum=1 if name != "min_track_hits" else 0, integer=True)
+            check_number(self.seed, "seed", minimum=0, integer=True)
+            if self.data_seed is not None:
+                check_number(self.data_seed, "data_seed", minimum=0, integer=True)
         except NumberError as exc:
             raise TrainError(str(exc)) from None
         for name in ("w_tracker", "w_calorimeter"):
@@ -141,19 +147,45 @@ def frame_step(model: EdgeScorer, g, config: TrainConfig, loss_scale: float = 1.
     the assignment, which is reused instead of being solved again for the metrics. ``loss_scale``: the factor the
     caller multiplies the loss by before ``backward`` (1 / batch_frames in training); with ``lambda_scope="frame"``
     the blackbox perturbation undoes it, so lambda acts on the frame's own loss (``assign/blackbox.py``)."""
-    logits = model.logits(g.x, g.edge_index, g.edge_u)
-    weights = segment_weights(g.hit_x[g.hit_edge_index[0], 4].long(), config.w_tracker, config.w_calorimeter,
-                              normalisation=config.loss_normalisation, tracker_group=config.tracker_group)
+    return frame_steps([model], g, [config], loss_scale)[0]
+
+
+def frame_steps(models: list[EdgeScorer], g, configs: list[TrainConfig], loss_scale: float = 1.0,
+                workers: int = 1) -> list[tuple[torch.Tensor, torch.Tensor, np.ndarray]]:
+    """:func:`frame_step` of several models on the same frame: the frame's features are standardised by each
+    model, its edge encoding (sin/cos) is computed once for all models (one model: fused with the product), and
+    the assignments of all models are solved in one call (PTT's for the metrics, PAT's with blackbox gradients)."""
+    if len(models) != len(configs):
+        raise ValueError(f"{len(models)} models and {len(configs)} configurations")
+    share = len(models) > 1 and g.edge_index.shape[1] > 0
+    encoding = models[0].phi_r1.encode_edges(g.edge_u) if share else None
     layout = layout_of_graph(g)
-    scores = torch.sigmoid(logits)
-    if config.mode == "ptt":
-        loss = F.binary_cross_entropy_with_logits(logits, g.y, weight=weights) if logits.numel() else logits.sum()
-        assigned = assign_scores(scores.detach().cpu().numpy(), layout)
-        return loss, scores, assigned
-    scale = loss_scale if config.lambda_scope == "frame" else 1.0
-    y_hat = assign_differentiable(scores, layout, config.lam, config.scale_by_lambda, loss_scale=scale)
-    loss = hamming_loss(y_hat, g.y, weights) if scores.numel() else scores.sum()
-    return loss, scores, y_hat.detach().cpu().numpy().astype(np.int8)
+    src_layer = g.hit_x[g.hit_edge_index[0], 4].long()
+    logits = [m.logits(g.x, g.edge_index, g.edge_u, encoding) for m in models]
+    scores = [torch.sigmoid(lg) for lg in logits]
+    weights = [segment_weights(src_layer, c.w_tracker, c.w_calorimeter, normalisation=c.loss_normalisation,
+                               tracker_group=c.tracker_group) for c in configs]
+    pat = [k for k, c in enumerate(configs) if c.mode == "pat"]
+    ptt = [k for k, c in enumerate(configs) if c.mode == "ptt"]
+    out: list = [None] * len(models)
+    if ptt:
+        for k in ptt:
+            check_scores(scores[k].detach().cpu().numpy())
+        costs = [1.0 - scores[k].detach().cpu().numpy().astype(np.float64) for k in ptt]
+        assigned = _map(lambda c: assign_costs(c, layout), costs, workers)
+        for k, y in zip(ptt, assigned):
+            lg = logits[k]
+            loss = (F.binary_cross_entropy_with_logits(lg, g.y, weight=weights[k]) if lg.numel() else lg.sum())
+            out[k] = (loss, scores[k], y)
+    if pat:
+        y_hats = assign_differentiable_many(
+            [scores[k] for k in pat], layout, [configs[k].lam for k in pat],
+            [configs[k].scale_by_lambda for k in pat],
+            [loss_scale if configs[k].lambda_scope == "frame" else 1.0 for k in pat], workers=workers)
+        for k, y_hat in zip(pat, y_hats):
+            loss = hamming_loss(y_hat, g.y, weights[k]) if scores[k].numel() else scores[k].sum()
+            out[k] = (loss, scores[k], y_hat.detach().cpu().numpy().astype(np.int8))
+    return out
 
 
 def frame_loss(model: EdgeScorer, g, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,35 +194,45 @@ def frame_loss(model: EdgeScorer, g, config: TrainConfig) -> tuple[torch.Tensor,
     return loss, scores
 
 
-@torch.no_grad()
 def evaluate(model: EdgeScorer, frames, config: TrainConfig) -> dict:
     """TPR/FPR of the reconstructed (assigned) segments and the paper's track purity/efficiency
     (``tracks/metrics.py``), counts pooled over ``frames``."""
-    was_training = model.training
-    model.eval()
-    tp = fp = tn = fn = 0
-    primary_tracks = correct_primary = primary_events = 0
-    losses = []
+    return evaluate_many([model], frames, [config])[0]
+
+
+@torch.no_grad()
+def evaluate_many(models: list[EdgeScorer], frames, configs: list[TrainConfig], workers: int = 1) -> list[dict]:
+    """:func:`evaluate` of several models on the same frames (each frame encoded once, assignments in one call)."""
+    modes = [m.training for m in models]
+    for m in models:
+        m.eval()
+    counts = [dict(tp=0, fp=0, tn=0, fn=0, primary_tracks=0, correct_primary=0, primary_events=0) for _ in models]
+    losses: list[list[float]] = [[] for _ in models]
     for g in frames:
-        loss, _, y = frame_step(model, g, config)
-        losses.append(float(loss))
-        m = edge_metrics(y, g.y.cpu().numpy())
-        tp, fp, tn, fn = tp + m["tp"], fp + m["fp"], tn + m["tn"], fn + m["fn"]
-        tr = build_tracks(g.hit_x.shape[0], g.hit_edge_index.cpu().numpy(), y)
-        tm = track_metrics(tr, g.hit_event.cpu().numpy(), g.hit_track.cpu().numpy(), g.hit_x[:, 0].cpu().numpy(),
-                           g.hit_clean.cpu().numpy(), int(g.n_clean_primaries), config.min_track_hits,
-                           config.min_last_edep)
-        primary_tracks += tm["primary_tracks"]
-        correct_primary += tm["correct_primary"]
-        primary_events += tm["primary_events"]
-    model.train(was_training)
+        truth = g.y.cpu().numpy()
+        hit_edges = g.hit_edge_index.cpu().numpy()
+        for k, (loss, _, y) in enumerate(frame_steps(models, g, configs, workers=workers)):
+            c, cfg = counts[k], configs[k]
+            losses[k].append(float(loss))
+            for key, v in edge_metrics(y, truth).items():
+                if key in c:
+                    c[key] += v
+            tr = build_tracks(g.hit_x.shape[0], hit_edges, y)
+            tm = track_metrics(tr, g.hit_event.cpu().numpy(), g.hit_track.cpu().numpy(),
+                               g.hit_x[:, 0].cpu().numpy(), g.hit_clean.cpu().numpy(), int(g.n_clean_primaries),
+                               cfg.min_track_hits, cfg.min_last_edep)
+            for key in ("primary_tracks", "correct_primary", "primary_events"):
+                c[key] += tm[key]
+    for m, was in zip(models, modes):
+        m.train(was)
 
     def r(a, b):
         return a / b if b else math.nan
 
-    return {"tpr": r(tp, tp + fn), "fpr": r(fp, fp + tn), "purity": r(correct_primary, primary_tracks),
-            "efficiency": r(correct_primary, primary_events),
-            "loss": float(np.mean(losses)) if losses else math.nan}
+    return [{"tpr": r(c["tp"], c["tp"] + c["fn"]), "fpr": r(c["fp"], c["fp"] + c["tn"]),
+             "purity": r(c["correct_primary"], c["primary_tracks"]),
+             "efficiency": r(c["correct_primary"], c["primary_events"]),
+             "loss": float(np.mean(ls)) if ls else math.nan} for c, ls in zip(counts, losses)]
 
 
 def validation_indices(frames, n: int) -> list[int]:
@@ -289,99 +331,189 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
     """Train (or resume) a run; returns the best validation metrics. ``stop_after`` ends the call early after that
     many steps (as an interruption would); ``max_seconds`` ends it after the first checkpoint past that time.
     Frames are moved to ``device`` as they are used (the same code on CPU and GPU)."""
-    run_dir = Path(run_dir)
+    return train_many([config], train_frames, val_frames, [run_dir], normalization, data_info, progress,
+                      stop_after, device, max_seconds)[0]
+
+
+#: settings every model trained together must share: the step schedule, the frames seen and the edge encoding
+SHARED_SETTINGS = ("steps", "batch_frames", "eval_every", "max_val_frames")
+
+
+def _sampler_seed(config: TrainConfig) -> int:
+    return (config.seed if config.data_seed is None else config.data_seed) + 1
+
+
+def check_together(configs: list[TrainConfig]) -> None:
+    """Refuse models that cannot be trained in one process: they must share the step schedule, the batch
+    sampling (``data_seed``, or ``seed`` when it is None) and the encoding settings of the model."""
+    if not configs:
+        raise TrainError("no models to train")
+    first = configs[0]
+    for c in configs[1:]:
+        for name in SHARED_SETTINGS:
+            if getattr(c, name) != getattr(first, name):
+                raise TrainError(f"models trained together must share {name}: {getattr(first, name)!r} and "
+                                 f"{getattr(c, name)!r}")
+        if _sampler_seed(c) != _sampler_seed(first):
+            raise TrainError("models trained together must see the same frames: give them the same data_seed "
+                             f"(got batch-sampling seeds {_sampler_seed(first) - 1} and {_sampler_seed(c) - 1})")
+        for name in ("encoding_dim", "encoding_scaling", "node_features"):
+            if getattr(c.model, name) != getattr(first.model, name):
+                raise TrainError(f"models trained together must share model.{name}")
+
+
+class _Run:
+    """One model's state in a (possibly joint) training: folder, model, optimiser, metrics file, best."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, norm: dict, dev: torch.device):
+        self.config, self.dir, self.norm = config, run_dir, norm
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed)
+        random.seed(config.seed)
+        self.model = EdgeScorer(config.model, norm.get("x_mean"), norm.get("x_std")).to(dev)
+        self.opt = torch.optim.RMSprop(self.model.parameters(), lr=config.lr)
+        self.sched = (torch.optim.lr_scheduler.StepLR(self.opt, config.lr_step, config.lr_gamma)
+                      if config.step_lr else None)
+        self.start, self.best, self.trained_before, self.sampler_state = 0, {"purity": -math.inf}, 0.0, None
+        self.last = run_dir / "last.pt"
+        if self.last.is_file():
+            ck = load_checkpoint(self.last, map_location=dev)
+            self.model.load_state_dict(ck["model"])
+            self.opt.load_state_dict(ck["optimizer"])
+            if self.sched is not None:
+                self.sched.load_state_dict(ck["scheduler"])
+            self.rng = ck["rng"]
+            self.start, self.best = ck["step"], ck["best"]
+            self.trained_before = float(ck.get("train_seconds", 0.0))
+
+    def open_metrics(self) -> None:
+        path = self.dir / "metrics.csv"
+        if self.start == 0 and path.exists():
+            path.unlink()
+        # rows written after the last checkpoint are dropped: the resumed run writes them again
+        if path.exists():
+            rows = [r for r in csv.DictReader(open(path)) if int(r["step"]) <= self.start]
+            with open(path, "w", newline="") as fh:
+                w = csv.DictWriter(fh, METRIC_FIELDS)
+                w.writeheader()
+                w.writerows(rows)
+        self.fh = open(path, "a", newline="")
+        self.writer = csv.DictWriter(self.fh, METRIC_FIELDS)
+        if self.start == 0:
+            self.writer.writeheader()
+
+    def checkpoint(self, step: int, val: dict, gen: torch.Generator, seconds: float) -> None:
+        state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                 "scheduler": self.sched.state_dict() if self.sched is not None else None,
+                 "rng": _rng_state(gen), "step": step, "config": self.config.to_dict(),
+                 "normalization": self.norm, "train_seconds": self.trained_before + seconds}
+        if not math.isnan(val["purity"]) and val["purity"] > self.best.get("purity", -math.inf):
+            self.best = {**val, "step": step}
+            _save(self.dir / "best.pt", {**state, "best": self.best})
+        state["best"] = self.best
+        _save(self.last, state)
+
+
+def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: list[str | Path],
+               normalization: dict | None = None, data_info: dict | None = None, progress: bool = True,
+               stop_after: int | None = None, device: str | None = "cpu", max_seconds: float | None = None,
+               workers: int = 1) -> list[dict]:
+    """Train (or resume) several models in one process, each in its own run folder exactly as :func:`train` writes
+    it; returns their best validation metrics. Every step loads each frame once for all models, encodes its edges
+    once, solves all models' assignments in one call and back-propagates all losses together; each model keeps
+    its own initialisation seed, optimiser and metrics. The models must share the schedule and the frames
+    (:func:`check_together`); the result of each equals a separate :func:`train` with the same configuration
+    (tested). Memory grows with the number of models (every model's activations of one frame are held until the
+    joint backward pass)."""
+    configs = list(configs)
+    run_dirs = [Path(d) for d in run_dirs]
+    if len(configs) != len(run_dirs):
+        raise TrainError(f"{len(configs)} configurations for {len(run_dirs)} run folders")
+    if len({d.resolve() for d in run_dirs}) != len(run_dirs):
+        raise TrainError("models trained together need one run folder each")
+    check_together(configs)
     if len(train_frames) == 0 or len(val_frames) == 0:
         raise TrainError("training and validation sets must not be empty")
-    _check_config(run_dir, config, {"data": data_info or {}})
+    for c, d in zip(configs, run_dirs):
+        _check_config(d, c, {"data": data_info or {}})
     keep_freed_memory()
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    random.seed(config.seed)
     norm = normalization or {}
     dev = resolve_device(device)
-    model = EdgeScorer(config.model, norm.get("x_mean"), norm.get("x_std")).to(dev)
-    opt = torch.optim.RMSprop(model.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, config.lr_step, config.lr_gamma) if config.step_lr else None
-    gen = torch.Generator().manual_seed(config.seed + 1)
-    start, best = 0, {"purity": -math.inf}
-    trained_before = 0.0  # training seconds of earlier calls (a resumed run), kept in the checkpoints
-    last = run_dir / "last.pt"
-    if last.is_file():
-        ck = load_checkpoint(last, map_location=dev)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        if sched is not None:
-            sched.load_state_dict(ck["scheduler"])
-        _set_rng_state(ck["rng"], gen)
-        start, best = ck["step"], ck["best"]
-        trained_before = float(ck.get("train_seconds", 0.0))
-    metrics_path = run_dir / "metrics.csv"
-    if start == 0 and metrics_path.exists():
-        metrics_path.unlink()
-    # rows written after the last checkpoint are dropped: the resumed run writes them again
-    if metrics_path.exists():
-        rows = [r for r in csv.DictReader(open(metrics_path)) if int(r["step"]) <= start]
-        with open(metrics_path, "w", newline="") as fh:
-            w = csv.DictWriter(fh, METRIC_FIELDS)
-            w.writeheader()
-            w.writerows(rows)
-    fh = open(metrics_path, "a", newline="")
-    writer = csv.DictWriter(fh, METRIC_FIELDS)
-    if start == 0:
-        writer.writeheader()
-    val_subset = [val_frames[i].to(dev) for i in validation_indices(val_frames, config.max_val_frames)]
-    model.train()
-    bar = progress_bar(range(start + 1, config.steps + 1), desc=f"train {config.mode}", unit="step", enabled=progress,
-               initial=start, total=config.steps)
-    done = 0
+    runs = [_Run(c, d, norm, dev) for c, d in zip(configs, run_dirs)]
+    first = configs[0]
+    gen = torch.Generator().manual_seed(_sampler_seed(first))
+    if len({r.start for r in runs}) > 1:
+        raise TrainError("the runs stopped at different steps (" + ", ".join(f"{r.dir}: {r.start}" for r in runs)
+                         + "); resume them separately, or delete the folders to start again together")
+    start = runs[0].start
+    if start:
+        states = [r.rng["sampler"] for r in runs]
+        if any(not torch.equal(states[0], st) for st in states[1:]):
+            raise TrainError("the runs' batch samplers are in different states: they were not trained together")
+        _set_rng_state(runs[0].rng, gen)
+    for r in runs:
+        r.open_metrics()
+    val_subset = [val_frames[i].to(dev) for i in validation_indices(val_frames, first.max_val_frames)]
+    models = [r.model for r in runs]
+    for m in models:
+        m.train()
+    desc = f"train {first.mode}" if len(runs) == 1 else f"train {len(runs)} models"
+    bar = progress_bar(range(start + 1, first.steps + 1), desc=desc, unit="step", enabled=progress, initial=start,
+                       total=first.steps)
+    done, n_batch = 0, first.batch_frames
     t0 = time.perf_counter()
     try:
         for step in bar:
-            idx = torch.randint(len(train_frames), (config.batch_frames,), generator=gen).tolist()
-            opt.zero_grad(set_to_none=True)
-            total = 0.0
-            tp = fp = tn = fn = 0
+            idx = torch.randint(len(train_frames), (n_batch,), generator=gen).tolist()
+            for r in runs:
+                r.opt.zero_grad(set_to_none=True)
+            totals = [0.0] * len(runs)
+            conf = [[0, 0, 0, 0] for _ in runs]
             for i in idx:
                 g = train_frames[i].to(dev)
-                loss, _, y_rec = frame_step(model, g, config, loss_scale=1.0 / config.batch_frames)
-                (loss / config.batch_frames).backward()
-                total += float(loss.detach())
-                m = edge_metrics(y_rec, g.y.cpu().numpy())
-                tp, fp, tn, fn = tp + m["tp"], fp + m["fp"], tn + m["tn"], fn + m["fn"]
-            opt.step()
-            if sched is not None:
-                sched.step()
-            writer.writerow({"step": step, "split": "train", "tpr": tp / (tp + fn) if tp + fn else math.nan,
-                             "fpr": fp / (fp + tn) if fp + tn else math.nan, "purity": math.nan,
-                             "efficiency": math.nan, "loss": total / config.batch_frames})
-            bar.set_postfix(loss=f"{total / config.batch_frames:.4g}")
-            if step % config.eval_every == 0 or step == config.steps:
-                val = evaluate(model, val_subset, config)
-                writer.writerow({"step": step, "split": "val", **val})
-                fh.flush()
-                state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                         "scheduler": sched.state_dict() if sched is not None else None,
-                         "rng": _rng_state(gen), "step": step, "config": config.to_dict(),
-                         "normalization": norm,
-                         "train_seconds": trained_before + time.perf_counter() - t0}
-                if not math.isnan(val["purity"]) and val["purity"] > best.get("purity", -math.inf):
-                    best = {**val, "step": step}
-                    _save(run_dir / "best.pt", {**state, "best": best})
-                state["best"] = best
-                _save(last, state)
+                results = frame_steps(models, g, configs, loss_scale=1.0 / n_batch, workers=workers)
+                sum(loss / n_batch for loss, _, _ in results).backward()
+                truth = g.y.cpu().numpy()
+                for k, (loss, _, y_rec) in enumerate(results):
+                    totals[k] += float(loss.detach())
+                    m = edge_metrics(y_rec, truth)
+                    conf[k] = [conf[k][0] + m["tp"], conf[k][1] + m["fp"], conf[k][2] + m["tn"],
+                               conf[k][3] + m["fn"]]
+            for r, total, (tp, fp, tn, fn) in zip(runs, totals, conf):
+                r.opt.step()
+                if r.sched is not None:
+                    r.sched.step()
+                r.writer.writerow({"step": step, "split": "train", "tpr": tp / (tp + fn) if tp + fn else math.nan,
+                                   "fpr": fp / (fp + tn) if fp + tn else math.nan, "purity": math.nan,
+                                   "efficiency": math.nan, "loss": total / n_batch})
+            bar.set_postfix(loss=f"{totals[0] / n_batch:.4g}" if len(runs) == 1 else
+                            f"{np.mean(totals) / n_batch:.4g} (mean)")
+            if step % first.eval_every == 0 or step == first.steps:
+                vals = evaluate_many(models, val_subset, configs, workers=workers)
+                for r, val in zip(runs, vals):
+                    r.writer.writerow({"step": step, "split": "val", **val})
+                    r.fh.flush()
+                    r.checkpoint(step, val, gen, time.perf_counter() - t0)
             done += 1
             if stop_after is not None and done >= stop_after:
                 break
-            if max_seconds is not None and step % config.eval_every == 0 and time.perf_counter() - t0 > max_seconds:
+            if max_seconds is not None and step % first.eval_every == 0 and time.perf_counter() - t0 > max_seconds:
                 break
     finally:
         bar.close()
-        fh.close()
-    best = dict(best)
-    best["seconds_this_call"] = time.perf_counter() - t0
-    best["train_seconds"] = trained_before + best["seconds_this_call"]  # the whole run, resumed calls included
-    write_json_atomic(run_dir / "best.json", best)
-    return best
+        for r in runs:
+            if hasattr(r, "fh"):
+                r.fh.close()
+    out = []
+    seconds = time.perf_counter() - t0
+    for r in runs:
+        best = dict(r.best)
+        best["seconds_this_call"] = seconds
+        best["models_together"] = len(runs)
+        best["train_seconds"] = r.trained_before + seconds  # the whole run, resumed calls included
+        write_json_atomic(r.dir / "best.json", best)
+        out.append(best)
+    return out
 
 
 def load_model(checkpoint: str | Path) -> EdgeScorer:

@@ -1,0 +1,96 @@
+"""Several models trained in one process (``train_many``) against separate runs, resume, and what is refused."""
+
+import numpy as np
+import pytest
+import torch
+
+from pctlib.assign.blackbox import BlackboxAssignment, assign_differentiable_many
+from pctlib.assign.layout import layout_of_graph
+from pctlib.training.loop import TrainConfig, TrainError, train, train_many
+
+STEPS = dict(steps=4, batch_frames=2, eval_every=2, max_val_frames=2, data_seed=7)
+
+
+def configs():
+    return [TrainConfig(mode="ptt", seed=0, **STEPS), TrainConfig(mode="pat", lam=25.0, seed=1, **STEPS),
+            TrainConfig(mode="pat", lam=75.0, seed=0, **STEPS)]
+
+
+def weights(folder):
+    return torch.load(folder / "last.pt", weights_only=True)["model"]
+
+
+def test_models_trained_together_equal_separate_runs(data, tmp_path):
+    tr, va, norm = data
+    cfgs = configs()
+    together = [tmp_path / f"joint{k}" for k in range(len(cfgs))]
+    best_joint = train_many(cfgs, tr, va, together, norm, progress=False)
+    for k, cfg in enumerate(cfgs):
+        alone = tmp_path / f"alone{k}"
+        best = train(cfg, tr, va, alone, norm, progress=False)
+        a, b = weights(alone), weights(together[k])
+        for name in a:
+            assert torch.allclose(a[name].float(), b[name].float(), rtol=1e-5, atol=1e-7), (k, name)
+        assert best["purity"] == pytest.approx(best_joint[k]["purity"], abs=1e-9)
+        rows_a = (alone / "metrics.csv").read_text().splitlines()
+        rows_b = (together[k] / "metrics.csv").read_text().splitlines()
+        assert len(rows_a) == len(rows_b) == 1 + 4 + 2
+        for ra, rb in zip(rows_a[1:], rows_b[1:]):
+            va_, vb_ = (np.array([float(x) if x else np.nan for x in r.split(",")[2:]]) for r in (ra, rb))
+            assert ra.split(",")[:2] == rb.split(",")[:2]
+            assert np.allclose(va_, vb_, rtol=1e-5, equal_nan=True), (ra, rb)
+    # the models differ from each other (each kept its own seed and configuration)
+    assert not torch.equal(weights(together[0])["phi_r2.lin2.weight"], weights(together[2])["phi_r2.lin2.weight"])
+
+
+def test_resume_of_models_trained_together_is_bit_identical(data, tmp_path):
+    tr, va, norm = data
+    cfgs = configs()[1:]
+    a = [tmp_path / "a0", tmp_path / "a1"]
+    b = [tmp_path / "b0", tmp_path / "b1"]
+    train_many(cfgs, tr, va, a, norm, progress=False)
+    train_many(cfgs, tr, va, b, norm, progress=False, stop_after=2)
+    train_many(cfgs, tr, va, b, norm, progress=False)
+    for x, y in zip(a, b):
+        wa, wb = weights(x), weights(y)
+        assert all(torch.equal(wa[k], wb[k]) for k in wa)
+        assert (x / "metrics.csv").read_text() == (y / "metrics.csv").read_text()
+
+
+def test_what_cannot_be_trained_together_is_refused(data, tmp_path):
+    tr, va, norm = data
+    base = TrainConfig(mode="ptt", seed=0, **STEPS)
+    with pytest.raises(TrainError, match="same data_seed"):
+        train_many([base, TrainConfig(mode="ptt", seed=1, steps=4, batch_frames=2, eval_every=2,
+                                      max_val_frames=2)], tr, va, [tmp_path / "x", tmp_path / "y"], norm)
+    with pytest.raises(TrainError, match="share steps"):
+        train_many([base, TrainConfig(mode="pat", seed=1, **{**STEPS, "steps": 5})], tr, va,
+                   [tmp_path / "x", tmp_path / "y"], norm)
+    with pytest.raises(TrainError, match="one run folder each"):
+        train_many([base, base], tr, va, [tmp_path / "x", tmp_path / "x"], norm)
+    # runs stopped at different steps are not resumed together
+    train(base, tr, va, tmp_path / "p", norm, progress=False, stop_after=2)
+    other = TrainConfig(mode="pat", seed=3, **STEPS)
+    with pytest.raises(TrainError, match="different steps"):
+        train_many([base, other], tr, va, [tmp_path / "p", tmp_path / "q"], norm, progress=False)
+
+
+def test_batched_blackbox_equals_one_call_per_model(data):
+    tr, _, _ = data
+    g = tr[0]
+    lay = layout_of_graph(g)
+    n = int(g.y.shape[0])
+    torch.manual_seed(0)
+    scores = [torch.rand(n, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    dl = [torch.randn(n, dtype=torch.float64) for _ in range(3)]
+    settings = [(10.0, True, 1.0), (50.0, False, 0.25), (75.0, True, 0.5)]
+    ys = assign_differentiable_many(scores, lay, [s[0] for s in settings], [s[1] for s in settings],
+                                    [s[2] for s in settings], workers=2)
+    torch.autograd.backward(ys, dl)
+    for k, (lam, scaled, ls) in enumerate(settings):
+        s = scores[k].detach().clone().requires_grad_(True)
+        y = BlackboxAssignment.apply(1.0 - s, lay, lam, scaled, None, 1, ls)
+        y.backward(dl[k])
+        assert torch.equal(y, ys[k].detach())
+        assert torch.equal(s.grad, scores[k].grad), k
+        assert s.grad.abs().sum() > 0
