@@ -32,6 +32,7 @@ from ..allocator import keep_freed_memory
 from ..fileio import write_bytes_atomic, write_json_atomic
 from ..models.interaction_network import EdgeScorer, ModelConfig
 from ..tracks.build import build_tracks
+from .batchnorm import recalibrate_batchnorm
 from ..tracks.metrics import edge_metrics, track_metrics
 
 METRIC_FIELDS = ["step", "split", "tpr", "fpr", "purity", "efficiency", "loss"]
@@ -55,6 +56,11 @@ class TrainConfig:
     lr_gamma: float = 0.5
     eval_every: int = 100
     max_val_frames: int = 50
+    #: before each validation the BatchNorm running statistics are recomputed at the current weights over this
+    #: many training frames (fixed, stratified by phantom; ``training/batchnorm.py``); 0: the running averages
+    bn_frames: int = 16
+    #: the validations summarised in best.json as the run's settled value (mean and spread of the last ones)
+    settle_validations: int = 4
     #: weights of the tracker and calorimeter segment groups in the loss (paper Sec. 4.3; ``assign/losses.py``)
     w_tracker: float = 1.0
     w_calorimeter: float = 1.0
@@ -86,8 +92,10 @@ class TrainConfig:
             check_number(self.lr, "lr", above=0.0)
             check_number(self.lr_gamma, "lr_gamma", above=0.0, maximum=1.0)
             check_number(self.min_last_edep, "min_last_edep", minimum=0.0)
-            for name in ("steps", "batch_frames", "eval_every", "max_val_frames", "lr_step", "min_track_hits"):
-                check_number(getattr(self, name), name, minimum=1 if name != "min_track_hits" else 0, integer=True)
+            for name in ("steps", "batch_frames", "eval_every", "max_val_frames", "lr_step", "min_track_hits",
+                         "bn_frames", "settle_validations"):
+                check_number(getattr(self, name), name,
+                             minimum=0 if name in ("min_track_hits", "bn_frames") else 1, integer=True)
             check_number(self.seed, "seed", minimum=0, integer=True)
             if self.data_seed is not None:
                 check_number(self.data_seed, "data_seed", minimum=0, integer=True)
@@ -336,7 +344,7 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
 
 
 #: settings every model trained together must share: the step schedule, the frames seen and the edge encoding
-SHARED_SETTINGS = ("steps", "batch_frames", "eval_every", "max_val_frames")
+SHARED_SETTINGS = ("steps", "batch_frames", "eval_every", "max_val_frames", "bn_frames")
 
 
 def _sampler_seed(config: TrainConfig) -> int:
@@ -454,6 +462,7 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
     for r in runs:
         r.open_metrics()
     val_subset = [val_frames[i].to(dev) for i in validation_indices(val_frames, first.max_val_frames)]
+    bn_subset = [train_frames[i].to(dev) for i in validation_indices(train_frames, first.bn_frames)]
     models = [r.model for r in runs]
     for m in models:
         m.train()
@@ -489,6 +498,7 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
             bar.set_postfix(loss=f"{totals[0] / n_batch:.4g}" if len(runs) == 1 else
                             f"{np.mean(totals) / n_batch:.4g} (mean)")
             if step % first.eval_every == 0 or step == first.steps:
+                recalibrate_batchnorm(models, bn_subset)
                 vals = evaluate_many(models, val_subset, configs, workers=workers)
                 for r, val in zip(runs, vals):
                     r.writer.writerow({"step": step, "split": "val", **val})
@@ -508,11 +518,24 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
     seconds = time.perf_counter() - t0
     for r in runs:
         best = dict(r.best)
+        best["settled"] = settled_validation(r.dir / "metrics.csv", r.config.settle_validations)
         best["seconds_this_call"] = seconds
         best["models_together"] = len(runs)
         best["train_seconds"] = r.trained_before + seconds  # the whole run, resumed calls included
         write_json_atomic(r.dir / "best.json", best)
         out.append(best)
+    return out
+
+
+def settled_validation(metrics_csv: str | Path, last: int) -> dict:
+    """Mean and standard deviation (ddof 1; NaN for one value) of the last ``last`` validations of a run, per
+    metric, with the steps they span: how good a run is once settled, beside its best checkpoint."""
+    rows = [r for r in csv.DictReader(open(metrics_csv)) if r["split"] == "val"][-last:]
+    out: dict = {"n": len(rows), "steps": [int(r["step"]) for r in rows]}
+    for key in ("tpr", "fpr", "purity", "efficiency"):
+        v = np.array([float(r[key]) if r[key] != "" else math.nan for r in rows])
+        out[key] = {"mean": float(np.nanmean(v)) if np.isfinite(v).any() else math.nan,
+                    "std": float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else math.nan}
     return out
 
 
