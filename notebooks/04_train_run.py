@@ -14,10 +14,13 @@
 # %% [markdown]
 # # One training run
 #
-# This notebook trains one edge scorer; the params files run it as a grid (mode × λ × seed) and the chapter
-# *Training* (`04_training`) compares the runs. It is not a chapter of the book. Data are simulated and their
-# graphs built once under `data/` and shared by all runs; the run's checkpoints live in its run folder and an
-# interrupted run resumes where it stopped.
+# This notebook trains edge scorers: one per execution (the params files run it as a grid, mode × λ × seed), or
+# several in one process when `models` lists them (`pctlib.training.loop.train_many`: each frame loaded and
+# encoded once for all models, their assignments solved in one call; each model keeps its own seed, optimiser and
+# run folder, and ends equal to a separate run). The chapter *Training* (`04_training`) compares the runs; the
+# model zoo (`pctlib.zoo`) lists them for the landscape chapters. It is not a chapter of the book. Data are
+# simulated and their graphs built once under `data/` and shared by all runs; the checkpoints live in each run's
+# folder and an interrupted run resumes where it stopped.
 
 # %% tags=["parameters"]
 params_name = "interactive"  # set by the runner
@@ -40,6 +43,10 @@ phantoms = [100.0, 150.0, 200.0]
 train_primaries = 6000  # per phantom
 val_primaries = 1000  # per phantom
 data_seed = 1
+primaries_per_frame = 100
+bn_frames = 16  # BatchNorm statistics recomputed over this many training frames before each validation
+models = []  # several models trained together: [{mode, lam, seeds: [...]}, ...]; empty: the one of mode/lam/seed
+threads = 2
 device = "auto"  # auto: a GPU when there is one
 
 # %%
@@ -54,33 +61,52 @@ import torch
 from pctlib.paths import find_project_root
 from pctlib.report import results_folder, save_json
 from pctlib.training.data import DataSpec, feature_statistics, prepare
-from pctlib.training.loop import TrainConfig, train
+from pctlib.training.loop import TrainConfig, train_many
+from pctlib.zoo import expand_models
 
-torch.set_num_threads(2)
+torch.set_num_threads(threads)
 root = find_project_root(Path(results_dir).resolve())
 data_root = root / "data"
-tr_spec = DataSpec("train", tuple(phantoms), train_primaries, data_seed)
-va_spec = DataSpec("val", tuple(phantoms), val_primaries, data_seed + 1)
+tr_spec = DataSpec("train", tuple(phantoms), train_primaries, data_seed, primaries_per_frame)
+va_spec = DataSpec("val", tuple(phantoms), val_primaries, data_seed + 1, primaries_per_frame)
 train_frames = prepare(tr_spec, data_root)
 val_frames = prepare(va_spec, data_root)
 norm = feature_statistics(train_frames)
-cfg = TrainConfig(mode=mode, lam=lam, seed=seed, steps=steps, batch_frames=batch_frames, eval_every=eval_every,
-                  lr=lr, step_lr=step_lr, max_val_frames=max_val_frames, w_tracker=w_tracker,
-                  w_calorimeter=w_calorimeter, loss_normalisation=loss_normalisation, lambda_scope=lambda_scope)
+wanted = expand_models(models) if models else [(mode, lam, seed)]
+together = len(wanted) > 1
+configs = [TrainConfig(mode=m, lam=l, seed=s, steps=steps, batch_frames=batch_frames, eval_every=eval_every, lr=lr,
+                       step_lr=step_lr, max_val_frames=max_val_frames, w_tracker=w_tracker,
+                       w_calorimeter=w_calorimeter, loss_normalisation=loss_normalisation,
+                       lambda_scope=lambda_scope, bn_frames=bn_frames,
+                       # models trained together see the same frames: their batches are drawn with data_seed
+                       data_seed=data_seed if together else None) for m, l, s in wanted]
 data_info = {"train": vars(tr_spec), "val": vars(va_spec), "train_data": train_frames.identity,
              "val_data": val_frames.identity}
-blob = json.dumps({"cfg": cfg.to_dict(), **data_info}, sort_keys=True, default=str)
-run_dir = (root / "runs" / params_name / "04_train_run" / run_key / "train"
-           / f"{mode}_lam{lam:g}_seed{seed}_{hashlib.sha256(blob.encode()).hexdigest()[:10]}")
-print(f"{len(train_frames)} training frames, {len(val_frames)} validation frames; "
-      f"run folder {run_dir.relative_to(root)}")
+
+
+def run_folder(cfg):
+    blob = json.dumps({"cfg": cfg.to_dict(), **data_info}, sort_keys=True, default=str)
+    return (root / "runs" / params_name / "04_train_run" / run_key / "train"
+            / f"{cfg.mode}_lam{cfg.lam:g}_seed{cfg.seed}_{hashlib.sha256(blob.encode()).hexdigest()[:10]}")
+
+
+run_dirs = [run_folder(c) for c in configs]
+print(f"{len(train_frames)} training frames, {len(val_frames)} validation frames; {len(configs)} model(s) in "
+      f"{run_dirs[0].parent.relative_to(root)}")
 
 # %%
-best = train(cfg, train_frames, val_frames, run_dir, norm,
-             data_info=data_info, device=device)
+bests = train_many(configs, train_frames, val_frames, run_dirs, norm, data_info=data_info, device=device)
 out = results_folder(results_dir)
-shutil.copy(run_dir / "metrics.csv", out / "metrics.csv")
-save_json({"mode": mode, "lam": lam, "seed": seed, "best": best, "config": cfg.to_dict(),
-           "run_dir": str(run_dir.relative_to(root)) if run_dir.is_relative_to(root) else str(run_dir),
-           "train_frames": len(train_frames), "val_frames": len(val_frames)}, out, "run")
-pd.read_csv(out / "metrics.csv").query("split == 'val'").tail(5)
+rows = []
+for cfg, run_dir, best in zip(configs, run_dirs, bests):
+    # one record per model: run.json and metrics.csv (in a subfolder per model when several are trained here)
+    where = results_folder(out / f"{cfg.mode}_lam{cfg.lam:g}_seed{cfg.seed}") if together else out
+    shutil.copy(run_dir / "metrics.csv", where / "metrics.csv")
+    save_json({"mode": cfg.mode, "lam": cfg.lam, "seed": cfg.seed, "best": best, "config": cfg.to_dict(),
+               "run_dir": str(run_dir.relative_to(root)) if run_dir.is_relative_to(root) else str(run_dir),
+               "train_frames": len(train_frames), "val_frames": len(val_frames),
+               "models_together": len(configs)}, where, "run")
+    rows.append({"mode": cfg.mode, "lam": cfg.lam, "seed": cfg.seed, "best step": best.get("step"),
+                 "best purity": best.get("purity"), "settled purity": best["settled"]["purity"]["mean"],
+                 "spread": best["settled"]["purity"]["std"], "train s": best["train_seconds"]})
+pd.DataFrame(rows)

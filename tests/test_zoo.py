@@ -61,3 +61,17 @@ def test_the_zoo_refuses_mixed_data_empty_zoos_and_missing_checkpoints(tmp_path)
     _record(tmp_path, "q", "c", "ptt", 50.0, 0, with_checkpoint=False)
     with pytest.raises(ZooError, match="checkpoint .* is missing"):
         Zoo.from_results(tmp_path, "q").models[0].load()
+
+
+def test_models_parameter_expands_and_refuses_mistakes():
+    from pctlib.zoo import ZooError, expand_models
+
+    assert expand_models([{"mode": "ptt", "seeds": [0, 1]}, {"mode": "pat", "lam": 25.0, "seed": 2},
+                          {"mode": "pat"}]) == [("ptt", 50.0, 0), ("ptt", 50.0, 1), ("pat", 25.0, 2),
+                                                ("pat", 50.0, 0)]
+    for bad, msg in [([{"mode": "ppt"}], "mode"), ([{"mode": "ptt", "sed": 1}], "sed"),
+                     ([{"mode": "ptt", "seed": 1, "seeds": [2]}], "not both"),
+                     ([{"mode": "ptt", "seeds": []}], "non-empty"),
+                     ([{"mode": "pat", "lam": 25, "seeds": [0]}, {"mode": "pat", "lam": 25.0, "seed": 0}], "twice")]:
+        with pytest.raises(ZooError, match=msg):
+            expand_models(bad)

@@ -27,6 +27,34 @@ def configuration_label(mode: str, lam: float) -> str:
     return "PTT" if mode == "ptt" else f"PAT λ={lam:g}"
 
 
+def expand_models(entries: list[dict]) -> list[tuple[str, float, int]]:
+    """(mode, lambda, seed) of every model a ``models`` parameter of ``04_train_run`` asks for: each entry has
+    ``mode`` (ptt or pat), ``lam`` (PAT; 50 if not given) and ``seed`` or ``seeds`` (a list; 0 if neither). A
+    model asked for twice, an unknown key or mode is an error naming it."""
+    out: list[tuple[str, float, int]] = []
+    for k, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise ZooError(f"models[{k}] must be a mapping (mode, lam, seeds), got {e!r}")
+        unknown = set(e) - {"mode", "lam", "seed", "seeds"}
+        if unknown:
+            raise ZooError(f"models[{k}]: unknown key(s) {sorted(unknown)}; allowed: mode, lam, seed, seeds")
+        mode = e.get("mode")
+        if mode not in ("ptt", "pat"):
+            raise ZooError(f"models[{k}].mode must be 'ptt' or 'pat', got {mode!r}")
+        if "seed" in e and "seeds" in e:
+            raise ZooError(f"models[{k}]: give seed or seeds, not both")
+        seeds = e.get("seeds", [e.get("seed", 0)])
+        if not isinstance(seeds, list) or not seeds or not all(isinstance(v, int) and v >= 0 for v in seeds):
+            raise ZooError(f"models[{k}].seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+        lam = float(e.get("lam", 50.0))
+        for seed in seeds:
+            item = (mode, lam, int(seed))
+            if item in out:
+                raise ZooError(f"models: {configuration_label(mode, lam)} seed {seed} is asked for twice")
+            out.append(item)
+    return out
+
+
 @dataclass(frozen=True)
 class ZooModel:
     """One trained model: its configuration, seed, run folder, best checkpoint, validation metrics and data."""
