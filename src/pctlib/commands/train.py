@@ -1,4 +1,5 @@
-"""``pctlib train``: simulate (once) and build (once) the data, then train or resume one run."""
+"""``pctlib train``: simulate (once) and build (once) the data, then train or resume one run, or several seeds
+together (``--seeds``: one process, ``train_many``, a run folder per seed under ``--out``)."""
 
 from __future__ import annotations
 
@@ -10,34 +11,43 @@ from ..cli import UsageError, register
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..training.data import DataSpec, feature_statistics, prepare
-    from ..training.loop import TrainConfig, TrainError, check_run_folder, train
+    from pathlib import Path
 
+    from ..training.loop import TrainConfig, TrainError, check_run_folder, train_many
+
+    seeds = args.seeds if args.seeds else [args.seed]
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds lists a seed twice: {seeds}")
+    together = args.seeds is not None
     try:
         phantoms = tuple(float(p) for p in args.phantoms.split(","))
-        cfg = TrainConfig(mode=args.mode, lam=args.lam, steps=args.steps, batch_frames=args.batch_frames,
-                          lr=args.lr, step_lr=args.step_lr, eval_every=args.eval_every, seed=args.seed,
-                          max_val_frames=args.max_val_frames, scale_by_lambda=not args.no_lambda_scaling,
-                          w_tracker=args.w_tracker, w_calorimeter=args.w_calorimeter,
-                          loss_normalisation=args.loss_normalisation, tracker_group=args.tracker_group,
-                          lambda_scope=args.lambda_scope)
+        cfgs = [TrainConfig(mode=args.mode, lam=args.lam, steps=args.steps, batch_frames=args.batch_frames,
+                            lr=args.lr, step_lr=args.step_lr, eval_every=args.eval_every, seed=seed,
+                            max_val_frames=args.max_val_frames, scale_by_lambda=not args.no_lambda_scaling,
+                            w_tracker=args.w_tracker, w_calorimeter=args.w_calorimeter,
+                            loss_normalisation=args.loss_normalisation, tracker_group=args.tracker_group,
+                            lambda_scope=args.lambda_scope, bn_frames=args.bn_frames,
+                            data_seed=args.data_seed if together else None) for seed in seeds]
     except (ValueError, TrainError) as exc:
         raise UsageError(str(exc)) from None
+    outs = [Path(args.out) / f"seed{seed}" for seed in seeds] if together else [Path(args.out)]
     tr_spec = DataSpec("train", phantoms, args.train_primaries, args.data_seed)
     va_spec = DataSpec("val", phantoms, args.val_primaries, args.data_seed + 1)
     try:  # a folder holding another run is refused before the data are simulated and built
-        check_run_folder(args.out, cfg, {"train": vars(tr_spec), "val": vars(va_spec)})
+        for cfg, out in zip(cfgs, outs):
+            check_run_folder(out, cfg, {"train": vars(tr_spec), "val": vars(va_spec)})
     except TrainError as exc:
         raise UsageError(str(exc)) from None
     tr = prepare(tr_spec, args.data_root, progress=not args.no_progress)
     va = prepare(va_spec, args.data_root, progress=not args.no_progress)
     try:
-        best = train(cfg, tr, va, args.out, feature_statistics(tr),
-                     data_info={"train": vars(tr_spec), "val": vars(va_spec), "train_data": tr.identity,
-                                "val_data": va.identity}, progress=not args.no_progress,
-                     device=args.device)
+        bests = train_many(cfgs, tr, va, outs, feature_statistics(tr),
+                           data_info={"train": vars(tr_spec), "val": vars(va_spec), "train_data": tr.identity,
+                                      "val_data": va.identity}, progress=not args.no_progress,
+                           device=args.device)
     except TrainError as exc:
         raise UsageError(str(exc)) from None
-    print(json.dumps(best, indent=1))
+    print(json.dumps(bests[0] if not together else {str(o): b for o, b in zip(outs, bests)}, indent=1))
     return 0
 
 
@@ -63,6 +73,10 @@ def _train_cmd():
         p.add_argument("--eval-every", type=int, default=100)
         p.add_argument("--max-val-frames", type=int, default=50)
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seeds", type=int, nargs="+", default=None,
+                       help="several seeds trained together in one process, a run folder OUT/seed<N> each")
+        p.add_argument("--bn-frames", type=int, default=16,
+                       help="training frames over which BatchNorm statistics are recomputed before validation")
         p.add_argument("--phantoms", default="100,150,200", help="water phantoms [mm], comma separated")
         p.add_argument("--train-primaries", type=int, default=100000, help="per phantom")
         p.add_argument("--val-primaries", type=int, default=5000, help="per phantom")
