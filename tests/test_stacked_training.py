@@ -94,3 +94,45 @@ def test_batched_blackbox_equals_one_call_per_model(data):
         assert torch.equal(y, ys[k].detach())
         assert torch.equal(s.grad, scores[k].grad), k
         assert s.grad.abs().sum() > 0
+
+
+def test_frames_scored_in_one_pass_equal_frame_by_frame_with_fixed_batchnorm(data):
+    from pctlib.models.interaction_network import EdgeScorer
+    from pctlib.training.loop import frame_steps, pass_steps
+
+    tr, _, norm = data
+    frames = [tr[0], tr[1], tr[2]]
+    cfgs = [TrainConfig(mode="ptt"), TrainConfig(mode="pat", lam=2000.0)]
+    torch.manual_seed(0)
+    models = [EdgeScorer(x_mean=norm["x_mean"], x_std=norm["x_std"]).eval() for _ in cfgs]  # BN statistics fixed
+
+    def grads():
+        return [{n: p.grad.clone() for n, p in m.named_parameters()} for m in models]
+
+    joint = pass_steps(models, frames, cfgs, loss_scale=1 / 3)
+    sum(loss / 3 for per in joint for loss, _, _ in per).backward()
+    g_joint = grads()
+    for m in models:
+        m.zero_grad(set_to_none=True)
+    alone = [frame_steps(models, f, cfgs, loss_scale=1 / 3) for f in frames]
+    sum(loss / 3 for per in alone for loss, _, _ in per).backward()
+    g_alone = grads()
+    for f in range(3):
+        for k in range(2):
+            assert torch.allclose(joint[f][k][0], alone[f][k][0], rtol=1e-5, atol=1e-7)
+            assert (joint[f][k][2] == alone[f][k][2]).all()
+    for ga, gb in zip(g_joint, g_alone):
+        scale = max(float(v.abs().max()) for v in gb.values())
+        for n in gb:
+            assert torch.allclose(ga[n], gb[n], rtol=1e-4, atol=1e-5 * scale), n
+    assert any(v.abs().sum() > 0 for v in g_joint[1].values())  # the PAT model got a gradient
+
+
+def test_training_in_passes_of_frames_runs_and_resumes(data, tmp_path):
+    tr, va, norm = data
+    cfg = TrainConfig(mode="pat", steps=2, batch_frames=4, frames_per_pass=2, eval_every=1, max_val_frames=2)
+    train(cfg, tr, va, tmp_path / "a", norm, progress=False)
+    train(cfg, tr, va, tmp_path / "b", norm, progress=False, stop_after=1)
+    train(cfg, tr, va, tmp_path / "b", norm, progress=False)
+    wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -26,7 +26,7 @@ from ..progress import progress_bar
 
 from ..assign.batch import assign_costs, check_scores
 from ..assign.blackbox import _map, assign_differentiable_many
-from ..assign.layout import layout_of_graph
+from ..assign.layout import concat_layouts, layout_of_graph
 from ..assign.losses import NORMALISATIONS, TRACKER_GROUPS, hamming_loss, segment_weights
 from ..allocator import keep_freed_memory
 from ..fileio import write_bytes_atomic, write_json_atomic
@@ -59,6 +59,9 @@ class TrainConfig:
     #: before each validation the BatchNorm running statistics are recomputed at the current weights over this
     #: many training frames (fixed, stratified by phantom; ``training/batchnorm.py``); 0: the running averages
     bn_frames: int = 16
+    #: frames scored in one pass (a PyG Batch; for GPUs): 1 = frame by frame, every frame its own BatchNorm batch
+    #: (the paper's gradient accumulation); k > 1: BatchNorm normalises over the k frames of a pass
+    frames_per_pass: int = 1
     #: the validations summarised in best.json as the run's settled value (mean and spread of the last ones)
     settle_validations: int = 4
     #: weights of the tracker and calorimeter segment groups in the loss (paper Sec. 4.3; ``assign/losses.py``)
@@ -93,7 +96,7 @@ class TrainConfig:
             check_number(self.lr_gamma, "lr_gamma", above=0.0, maximum=1.0)
             check_number(self.min_last_edep, "min_last_edep", minimum=0.0)
             for name in ("steps", "batch_frames", "eval_every", "max_val_frames", "lr_step", "min_track_hits",
-                         "bn_frames", "settle_validations"):
+                         "bn_frames", "settle_validations", "frames_per_pass"):
                 check_number(getattr(self, name), name,
                              minimum=0 if name in ("min_track_hits", "bn_frames") else 1, integer=True)
             check_number(self.seed, "seed", minimum=0, integer=True)
@@ -163,36 +166,60 @@ def frame_steps(models: list[EdgeScorer], g, configs: list[TrainConfig], loss_sc
     """:func:`frame_step` of several models on the same frame: the frame's features are standardised by each
     model, its edge encoding (sin/cos) is computed once for all models (one model: fused with the product), and
     the assignments of all models are solved in one call (PTT's for the metrics, PAT's with blackbox gradients)."""
+    return pass_steps(models, [g], configs, loss_scale, workers)[0]
+
+
+def pass_steps(models: list[EdgeScorer], frames: list, configs: list[TrainConfig], loss_scale: float = 1.0,
+               workers: int = 1) -> list[list[tuple[torch.Tensor, torch.Tensor, np.ndarray]]]:
+    """Losses, scores and assignments of several models on several frames scored in one pass: the frames are
+    joined into one disconnected graph (PyG ``Batch``), so a GPU scores them in one launch sequence, and every
+    model's assignments of all frames are solved in one call. Result ``[frame][model]``; each frame keeps its own
+    loss (its own group normalisation and mean), exactly as if scored alone, except that BatchNorm in training
+    mode normalises over the whole pass (``TrainConfig.frames_per_pass``; tested equal to frame-by-frame
+    scoring with BatchNorm statistics fixed)."""
     if len(models) != len(configs):
         raise ValueError(f"{len(models)} models and {len(configs)} configurations")
+    if len(frames) == 1:
+        g = frames[0]
+        layout = layout_of_graph(g)
+    else:
+        from torch_geometric.data import Batch
+
+        g = Batch.from_data_list(list(frames))
+        layout = concat_layouts([layout_of_graph(f) for f in frames])
+    seg_ptr = np.concatenate([[0], np.cumsum([int(f.x.shape[0]) for f in frames])]).astype(int)
     share = len(models) > 1 and g.edge_index.shape[1] > 0
     encoding = models[0].phi_r1.encode_edges(g.edge_u) if share else None
-    layout = layout_of_graph(g)
-    src_layer = g.hit_x[g.hit_edge_index[0], 4].long()
     logits = [m.logits(g.x, g.edge_index, g.edge_u, encoding) for m in models]
     scores = [torch.sigmoid(lg) for lg in logits]
-    weights = [segment_weights(src_layer, c.w_tracker, c.w_calorimeter, normalisation=c.loss_normalisation,
-                               tracker_group=c.tracker_group) for c in configs]
+    src_layers = [f.hit_x[f.hit_edge_index[0], 4].long() for f in frames]
+    weights = [[segment_weights(sl, c.w_tracker, c.w_calorimeter, normalisation=c.loss_normalisation,
+                                tracker_group=c.tracker_group) for sl in src_layers] for c in configs]
     pat = [k for k, c in enumerate(configs) if c.mode == "pat"]
     ptt = [k for k, c in enumerate(configs) if c.mode == "ptt"]
-    out: list = [None] * len(models)
+    out: list = [[None] * len(models) for _ in frames]
+    parts = list(zip(range(len(frames)), seg_ptr[:-1], seg_ptr[1:]))
     if ptt:
         for k in ptt:
             check_scores(scores[k].detach().cpu().numpy())
         costs = [1.0 - scores[k].detach().cpu().numpy().astype(np.float64) for k in ptt]
         assigned = _map(lambda c: assign_costs(c, layout), costs, workers)
         for k, y in zip(ptt, assigned):
-            lg = logits[k]
-            loss = (F.binary_cross_entropy_with_logits(lg, g.y, weight=weights[k]) if lg.numel() else lg.sum())
-            out[k] = (loss, scores[k], y)
+            for f, a, z in parts:
+                lg = logits[k][a:z]
+                loss = (F.binary_cross_entropy_with_logits(lg, frames[f].y, weight=weights[k][f]) if lg.numel()
+                        else lg.sum())
+                out[f][k] = (loss, scores[k][a:z], y[a:z])
     if pat:
         y_hats = assign_differentiable_many(
             [scores[k] for k in pat], layout, [configs[k].lam for k in pat],
             [configs[k].scale_by_lambda for k in pat],
             [loss_scale if configs[k].lambda_scope == "frame" else 1.0 for k in pat], workers=workers)
         for k, y_hat in zip(pat, y_hats):
-            loss = hamming_loss(y_hat, g.y, weights[k]) if scores[k].numel() else scores[k].sum()
-            out[k] = (loss, scores[k], y_hat.detach().cpu().numpy().astype(np.int8))
+            for f, a, z in parts:
+                yk, sk = y_hat[a:z], scores[k][a:z]
+                loss = hamming_loss(yk, frames[f].y, weights[k][f]) if sk.numel() else sk.sum()
+                out[f][k] = (loss, sk, yk.detach().cpu().numpy().astype(np.int8))
     return out
 
 
@@ -344,7 +371,7 @@ def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, no
 
 
 #: settings every model trained together must share: the step schedule, the frames seen and the edge encoding
-SHARED_SETTINGS = ("steps", "batch_frames", "eval_every", "max_val_frames", "bn_frames")
+SHARED_SETTINGS = ("steps", "batch_frames", "eval_every", "max_val_frames", "bn_frames", "frames_per_pass")
 
 
 def _sampler_seed(config: TrainConfig) -> int:
@@ -478,16 +505,18 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
                 r.opt.zero_grad(set_to_none=True)
             totals = [0.0] * len(runs)
             conf = [[0, 0, 0, 0] for _ in runs]
-            for i in idx:
-                g = train_frames[i].to(dev)
-                results = frame_steps(models, g, configs, loss_scale=1.0 / n_batch, workers=workers)
-                sum(loss / n_batch for loss, _, _ in results).backward()
-                truth = g.y.cpu().numpy()
-                for k, (loss, _, y_rec) in enumerate(results):
-                    totals[k] += float(loss.detach())
-                    m = edge_metrics(y_rec, truth)
-                    conf[k] = [conf[k][0] + m["tp"], conf[k][1] + m["fp"], conf[k][2] + m["tn"],
-                               conf[k][3] + m["fn"]]
+            per_pass = first.frames_per_pass
+            for p0 in range(0, n_batch, per_pass):
+                frames = [train_frames[i].to(dev) for i in idx[p0:p0 + per_pass]]
+                results = pass_steps(models, frames, configs, loss_scale=1.0 / n_batch, workers=workers)
+                sum(loss / n_batch for per_frame in results for loss, _, _ in per_frame).backward()
+                for g, per_frame in zip(frames, results):
+                    truth = g.y.cpu().numpy()
+                    for k, (loss, _, y_rec) in enumerate(per_frame):
+                        totals[k] += float(loss.detach())
+                        m = edge_metrics(y_rec, truth)
+                        conf[k] = [conf[k][0] + m["tp"], conf[k][1] + m["fp"], conf[k][2] + m["tn"],
+                                   conf[k][3] + m["fn"]]
             for r, total, (tp, fp, tn, fn) in zip(runs, totals, conf):
                 r.opt.step()
                 if r.sched is not None:
