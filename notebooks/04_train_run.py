@@ -34,6 +34,7 @@ batch_frames = 8
 eval_every = 25
 lr = 0.001
 step_lr = False
+cosine_lr = False  # cosine decay of the learning rate over the run (to 5 % of lr)
 w_tracker = 1.0  # loss weight of the tracker segments (paper Sec. 4.3)
 w_calorimeter = 1.0  # loss weight of the calorimeter segments
 loss_normalisation = "group"  # one of: group, pooled
@@ -46,6 +47,8 @@ data_seed = 1
 primaries_per_frame = 100
 bn_frames = 16  # BatchNorm statistics recomputed over this many training frames before each validation
 models = []  # several models trained together: [{mode, lam, seeds: [...]}, ...]; empty: the one of mode/lam/seed
+frames_per_pass = 1  # frames scored in one pass (GPUs); 1: frame by frame, each its own BatchNorm batch
+assign_workers = 1  # threads solving the assignments of a pass (keeps a GPU fed on a many-core host)
 threads = 2
 device = "auto"  # auto: a GPU when there is one
 
@@ -75,9 +78,9 @@ norm = feature_statistics(train_frames)
 wanted = expand_models(models) if models else [(mode, lam, seed)]
 together = len(wanted) > 1
 configs = [TrainConfig(mode=m, lam=l, seed=s, steps=steps, batch_frames=batch_frames, eval_every=eval_every, lr=lr,
-                       step_lr=step_lr, max_val_frames=max_val_frames, w_tracker=w_tracker,
+                       step_lr=step_lr, cosine_lr=cosine_lr, max_val_frames=max_val_frames, w_tracker=w_tracker,
                        w_calorimeter=w_calorimeter, loss_normalisation=loss_normalisation,
-                       lambda_scope=lambda_scope, bn_frames=bn_frames,
+                       lambda_scope=lambda_scope, bn_frames=bn_frames, frames_per_pass=frames_per_pass,
                        # models trained together see the same frames: their batches are drawn with data_seed
                        data_seed=data_seed if together else None) for m, l, s in wanted]
 data_info = {"train": vars(tr_spec), "val": vars(va_spec), "train_data": train_frames.identity,
@@ -95,7 +98,8 @@ print(f"{len(train_frames)} training frames, {len(val_frames)} validation frames
       f"{run_dirs[0].parent.relative_to(root)}")
 
 # %%
-bests = train_many(configs, train_frames, val_frames, run_dirs, norm, data_info=data_info, device=device)
+bests = train_many(configs, train_frames, val_frames, run_dirs, norm, data_info=data_info, device=device,
+                   workers=assign_workers)
 out = results_folder(results_dir)
 rows = []
 for cfg, run_dir, best in zip(configs, run_dirs, bests):

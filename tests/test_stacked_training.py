@@ -136,3 +136,23 @@ def test_training_in_passes_of_frames_runs_and_resumes(data, tmp_path):
     train(cfg, tr, va, tmp_path / "b", norm, progress=False)
     wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_cosine_learning_rate_follows_the_formula_and_resumes(data, tmp_path):
+    import math
+
+    tr, va, norm = data
+    cfg = TrainConfig(mode="ptt", steps=4, batch_frames=1, eval_every=2, max_val_frames=1, cosine_lr=True,
+                      lr=1e-2, lr_min_factor=0.1)
+    train(cfg, tr, va, tmp_path / "a", norm, progress=False, stop_after=2)
+    lr_at = lambda t: 1e-3 + (1e-2 - 1e-3) * (1 + math.cos(math.pi * t / 4)) / 2  # noqa: E731
+    ck = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    assert ck["optimizer"]["param_groups"][0]["lr"] == pytest.approx(lr_at(2), rel=1e-9)
+    train(cfg, tr, va, tmp_path / "a", norm, progress=False)  # resumed
+    train(cfg, tr, va, tmp_path / "b", norm, progress=False)  # uninterrupted
+    a, b = (torch.load(tmp_path / k / "last.pt", weights_only=True) for k in "ab")
+    assert a["optimizer"]["param_groups"][0]["lr"] == pytest.approx(lr_at(4), rel=1e-9)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    with pytest.raises(TrainError, match="cannot both"):
+        train(TrainConfig(steps=2, batch_frames=1, eval_every=1, step_lr=True, cosine_lr=True), tr, va,
+              tmp_path / "c", norm, progress=False)

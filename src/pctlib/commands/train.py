@@ -22,7 +22,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         phantoms = tuple(float(p) for p in args.phantoms.split(","))
         cfgs = [TrainConfig(mode=args.mode, lam=args.lam, steps=args.steps, batch_frames=args.batch_frames,
-                            lr=args.lr, step_lr=args.step_lr, eval_every=args.eval_every, seed=seed,
+                            lr=args.lr, step_lr=args.step_lr, cosine_lr=args.cosine_lr,
+                            eval_every=args.eval_every, seed=seed,
                             max_val_frames=args.max_val_frames, scale_by_lambda=not args.no_lambda_scaling,
                             w_tracker=args.w_tracker, w_calorimeter=args.w_calorimeter,
                             loss_normalisation=args.loss_normalisation, tracker_group=args.tracker_group,
@@ -70,6 +71,7 @@ def _train_cmd():
         p.add_argument("--batch-frames", type=int, default=32)
         p.add_argument("--lr", type=float, default=1e-3)
         p.add_argument("--step-lr", action="store_true", help="StepLR(1000, 0.5) as in the released code")
+        p.add_argument("--cosine-lr", action="store_true", help="cosine decay of the learning rate over the run")
         p.add_argument("--eval-every", type=int, default=100)
         p.add_argument("--max-val-frames", type=int, default=50)
         p.add_argument("--seed", type=int, default=0)

@@ -52,6 +52,10 @@ class TrainConfig:
     batch_frames: int = 32
     lr: float = 1e-3
     step_lr: bool = False  # StepLR(step_size=lr_step, gamma=lr_gamma) as in the released code
+    #: cosine decay of the learning rate from lr to lr_min_factor * lr over the run (CosineAnnealingLR); for short
+    #: runs, whose last steps at the full rate leave the weights wherever the last batches pushed them
+    cosine_lr: bool = False
+    lr_min_factor: float = 0.05
     lr_step: int = 1000
     lr_gamma: float = 0.5
     eval_every: int = 100
@@ -94,6 +98,7 @@ class TrainConfig:
         try:
             check_number(self.lr, "lr", above=0.0)
             check_number(self.lr_gamma, "lr_gamma", above=0.0, maximum=1.0)
+            check_number(self.lr_min_factor, "lr_min_factor", minimum=0.0, maximum=1.0)
             check_number(self.min_last_edep, "min_last_edep", minimum=0.0)
             for name in ("steps", "batch_frames", "eval_every", "max_val_frames", "lr_step", "min_track_hits",
                          "bn_frames", "settle_validations", "frames_per_pass"):
@@ -407,8 +412,12 @@ class _Run:
         random.seed(config.seed)
         self.model = EdgeScorer(config.model, norm.get("x_mean"), norm.get("x_std")).to(dev)
         self.opt = torch.optim.RMSprop(self.model.parameters(), lr=config.lr)
-        self.sched = (torch.optim.lr_scheduler.StepLR(self.opt, config.lr_step, config.lr_gamma)
-                      if config.step_lr else None)
+        if config.step_lr and config.cosine_lr:
+            raise TrainError("step_lr and cosine_lr cannot both be set")
+        self.sched = (torch.optim.lr_scheduler.StepLR(self.opt, config.lr_step, config.lr_gamma) if config.step_lr
+                      else torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, config.steps,
+                                                                      config.lr * config.lr_min_factor)
+                      if config.cosine_lr else None)
         self.start, self.best, self.trained_before, self.sampler_state = 0, {"purity": -math.inf}, 0.0, None
         self.last = run_dir / "last.pt"
         if self.last.is_file():
