@@ -113,4 +113,6 @@ for cfg, run_dir, best in zip(configs, run_dirs, bests):
     rows.append({"mode": cfg.mode, "lam": cfg.lam, "seed": cfg.seed, "best step": best.get("step"),
                  "best purity": best.get("purity"), "settled purity": best["settled"]["purity"]["mean"],
                  "spread": best["settled"]["purity"]["std"], "train s": best["train_seconds"]})
+# the index of the records this execution wrote: the zoo reads these and no other file of the folder
+save_json({"records": [f"{c.mode}_lam{c.lam:g}_seed{c.seed}" if together else "." for c in configs]}, out, "zoo")
 pd.DataFrame(rows)

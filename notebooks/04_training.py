@@ -59,12 +59,14 @@ import pandas as pd
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from pctlib.models.interaction_network import EdgeScorer
+from pctlib.paths import find_project_root
+from pctlib.zoo import Zoo
 from pctlib.report import results_folder, save_figure, save_json, save_table
 
-runs_root = Path(results_dir).parent / "04_train_run"
-run_files = sorted(f for f in runs_root.glob("**/run.json")  # not of an execution in course
-                   if ".staging-" not in str(f) and ".old-" not in str(f))
-print(f"{len(run_files)} training runs under {runs_root}")
+# the models this params set's 04_train_run trained (pctlib.zoo: the records its executions list in zoo.json)
+zoo = Zoo.from_results(find_project_root(Path(results_dir).resolve()), params_name)
+run_files = [m.record for m in zoo.models]
+print(f"{len(run_files)} trained models: " + ", ".join(f"{c} × {len(v)}" for c, v in zoo.configurations().items()))
 
 # %% [markdown]
 # ## The network
@@ -112,7 +114,7 @@ for f in run_files:
     info = json.loads(f.read_text())
     df = pd.read_csv(f.parent / "metrics.csv")
     label = "PTT" if info["mode"] == "ptt" else f"PAT λ={info['lam']:g}"
-    key = f.parent.name if f.parent != runs_root else "main"
+    key = f.parent.name
     runs.append({"label": label, "seed": info["seed"], "key": key, "metrics": df, "best": info["best"]})
     shutil.copy(f.parent / "metrics.csv", results_folder(results_dir) / f"{label.replace(' ', '_').replace('λ=', 'lam')}_seed{info['seed']}.csv")
 labels = sorted({r["label"] for r in runs}, key=lambda s: (s != "PTT", s))

@@ -75,3 +75,47 @@ def test_models_parameter_expands_and_refuses_mistakes():
                      ([{"mode": "pat", "lam": 25, "seeds": [0]}, {"mode": "pat", "lam": 25.0, "seed": 0}], "twice")]:
         with pytest.raises(ZooError, match=msg):
             expand_models(bad)
+
+
+def test_models_trained_together_are_listed_from_their_subfolders(tmp_path):
+    _record(tmp_path, "p", "main/ptt_lam50_seed0", "ptt", 50.0, 0)
+    _record(tmp_path, "p", "main/pat_lam75_seed2", "pat", 75.0, 2)
+    staged = tmp_path / "results" / "p" / "04_train_run" / "main.staging-1234abcd" / "ptt_lam50_seed1"
+    staged.mkdir(parents=True)
+    (staged / "run.json").write_text("{}")  # an execution in progress is not part of the zoo
+    zoo = Zoo.from_results(tmp_path, "p").checked()
+    assert [(m.configuration, m.seed) for m in zoo.models] == [("PTT", 0), ("PAT λ=75", 2)]
+
+
+def test_only_the_records_an_execution_lists_in_zoo_json_count(tmp_path):
+    # a record left by an earlier layout of the grid (the runner keeps files an execution did not write)
+    _record(tmp_path, "p", "mode-pat_lam-50.0_seed-0", "pat", 50.0, 0)
+    _record(tmp_path, "p", "ptt_lam50_seed0", "ptt", 50.0, 0)
+    _record(tmp_path, "p", "ptt_lam50_seed1", "ptt", 50.0, 1)
+    base = tmp_path / "results" / "p" / "04_train_run"
+    assert len(Zoo.from_results(tmp_path, "p")) == 3  # without an index: every record (older results)
+    (base / "zoo.json").write_text(json.dumps({"records": ["ptt_lam50_seed0", "ptt_lam50_seed1"]}))
+    zoo = Zoo.from_results(tmp_path, "p").checked()
+    assert [(m.configuration, m.seed) for m in zoo.models] == [("PTT", 0), ("PTT", 1)]
+    assert zoo.models[1].record == base / "ptt_lam50_seed1" / "run.json"
+    (base / "zoo.json").write_text(json.dumps({"records": ["ptt_lam50_seed0", "gone"]}))
+    with pytest.raises(ZooError, match="gone.*missing or unreadable"):
+        Zoo.from_results(tmp_path, "p")
+
+
+def test_the_planned_executions_of_a_params_file_are_read(tmp_path):
+    # with params/<name>.yaml present, the zoo reads the results folders of the executions it plans
+    import shutil
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "notebooks", tmp_path / "notebooks")
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "q.yaml").write_text(
+        "notebooks:\n  04_train_run:\n    parameters:\n      models: [{mode: ptt, seeds: [0]}]\n")
+    _record(tmp_path, "q", "ptt_lam50_seed0", "ptt", 50.0, 0)
+    _record(tmp_path, "q", "old/ptt_lam50_seed3", "ptt", 50.0, 3)
+    base = tmp_path / "results" / "q" / "04_train_run"
+    (base / "zoo.json").write_text(json.dumps({"records": ["ptt_lam50_seed0"]}))
+    (base / "old" / "zoo.json").write_text(json.dumps({"records": ["ptt_lam50_seed3"]}))  # not planned
+    assert [m.seed for m in Zoo.from_results(tmp_path, "q").models] == [0]

@@ -1,8 +1,9 @@
-"""The model zoo: the trained models of a params set, by configuration and seed (issue 13, part).
+"""The model zoo: the trained models of a params set, by configuration and seed.
 
-A params set's training grid (notebook ``04_train_run``) records each run in
-``results/<params>/04_train_run/<key>/run.json`` (mode, lambda, seed, best validation metrics, the run folder);
-the run folder's ``config.json`` holds the request and the identity of the data (cache keys of the training and
+A params set's training notebook (``04_train_run``, run as a grid of single models or training several models
+together) records each model in ``results/<params>/04_train_run/<key>/run.json`` or, for models trained together,
+``.../<key>/<mode>_lam<lam>_seed<seed>/run.json`` (mode, lambda, seed, best and settled validation metrics, the run
+folder); the run folder's ``config.json`` holds the request and the identity of the data (cache keys of the training and
 validation graphs). :class:`Zoo` lists them, groups them by configuration (``PTT``, ``PAT λ=50``, ...), loads their
 best checkpoints, and refuses to mix models trained on different data: every landscape study compares models, and a
 comparison across data sets would measure the data, not the landscape.
@@ -25,6 +26,20 @@ class ZooError(ValueError):
 def configuration_label(mode: str, lam: float) -> str:
     """``PTT`` or ``PAT λ=<lam>`` (the labels of the chapters and of Table 1)."""
     return "PTT" if mode == "ptt" else f"PAT λ={lam:g}"
+
+
+def _planned_results(root: Path, params_name: str) -> list[Path]:
+    """Results folders of the ``04_train_run`` executions that ``params/<params_name>.yaml`` plans (none when
+    there is no such file or it plans no such notebook)."""
+    path = root / "params" / f"{params_name}.yaml"
+    if not path.is_file() or not (root / "notebooks").is_dir():
+        return []
+    from .runner.engine import plan
+    from .runner.param_set import expand, load_param_set
+
+    ps = load_param_set(path, root / "notebooks")
+    planned = plan(ps, expand(ps, root / "notebooks", only="04_train_run"), root / "runs", root / "results")
+    return [p.target.results_dir for p in planned if p.execution.notebook == "04_train_run"]
 
 
 def expand_models(entries: list[dict]) -> list[tuple[str, float, int]]:
@@ -68,6 +83,8 @@ class ZooModel:
     best: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    #: the run.json that records the model (beside it, in the results folder, its metrics.csv)
+    record: Path | None = None
 
     @property
     def data_identity(self) -> tuple:
@@ -89,14 +106,31 @@ class Zoo:
 
     @classmethod
     def from_results(cls, project_root: str | Path, params_name: str) -> "Zoo":
-        """The models recorded by ``04_train_run`` for a params set (executions in progress left out)."""
+        """The models recorded by ``04_train_run`` for a params set.
+
+        Each execution of ``04_train_run`` lists the records it wrote in ``zoo.json`` (in its results folder);
+        only those count, so records left in the folder by an earlier layout of the grid (the runner keeps files
+        an execution did not write) are not taken for models of now. When ``params/<params_name>.yaml`` exists,
+        only the executions it plans are read. Results without any ``zoo.json`` (written before it existed) are
+        read from every ``run.json``. Executions in progress are left out."""
         root = Path(project_root)
         base = root / "results" / params_name / "04_train_run"
+        indexes = [d / "zoo.json" for d in _planned_results(root, params_name)]
+        if not indexes:
+            indexes = sorted(base.glob("**/zoo.json"))
+        indexes = [f for f in indexes if f.is_file() and ".staging-" not in str(f) and ".old-" not in str(f)]
+        if indexes:
+            records = [f.parent / rel / "run.json" for f in indexes for rel in json.loads(f.read_text())["records"]]
+        else:
+            records = [f for f in sorted(base.glob("**/run.json")) if ".staging-" not in str(f)
+                       and ".old-" not in str(f)]
         models = []
-        for f in sorted(base.glob("**/run.json")):
-            if ".staging-" in str(f) or ".old-" in str(f):
-                continue
-            info = json.loads(f.read_text())
+        for f in records:
+            try:
+                info = json.loads(f.read_text())
+            except (OSError, json.JSONDecodeError):
+                raise ZooError(f"{f}: a model record listed by its zoo.json is missing or unreadable; rerun "
+                               "04_train_run") from None
             run_dir = Path(info["run_dir"])
             run_dir = run_dir if run_dir.is_absolute() else root / run_dir
             try:
@@ -106,7 +140,7 @@ class Zoo:
                     from None
             models.append(ZooModel(configuration_label(info["mode"], float(info["lam"])), info["mode"],
                                    float(info["lam"]), int(info["seed"]), run_dir, run_dir / "best.pt",
-                                   info.get("best", {}), cfg.get("train", {}), cfg.get("data", {})))
+                                   info.get("best", {}), cfg.get("train", {}), cfg.get("data", {}), f))
         models.sort(key=lambda m: (m.mode != "ptt", m.lam, m.seed))
         return cls(models)
 
