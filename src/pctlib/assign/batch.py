@@ -10,6 +10,15 @@ from .layout import BlockLayout
 from .solver import AssignmentError, default_backend, match_block
 
 
+def thread_map(fn, items, workers: int = 1) -> list:
+    """``[fn(x) for x in items]``, on a pool of ``workers`` threads when more than one (order kept)."""
+    items = list(items)
+    if workers > 1 and len(items) > 1:
+        with ThreadPoolExecutor(min(workers, len(items))) as pool:
+            return list(pool.map(fn, items))
+    return [fn(x) for x in items]
+
+
 def check_scores(scores: np.ndarray) -> None:
     """Scores must be finite and non-negative (costs are 1 - score)."""
     s = np.asarray(scores)
@@ -52,11 +61,7 @@ def assign_costs(cost: np.ndarray, layout: BlockLayout, backend: str | None = No
             if mask[b]:
                 out[layout.block_ptr[b]:layout.block_ptr[b + 1]] = y_known[layout.block_ptr[b]:layout.block_ptr[b + 1]]
         blocks = [b for b in blocks if not mask[b]]
-    if workers > 1 and len(blocks) > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(lambda b: _solve_one(cost, layout, b, backend), blocks))
-    else:
-        parts = [_solve_one(cost, layout, b, backend) for b in blocks]
+    parts = thread_map(lambda b: _solve_one(cost, layout, b, backend), blocks, workers)
     for b, y in zip(blocks, parts):
         out[layout.block_ptr[b]:layout.block_ptr[b + 1]] = y
     return out

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .batch import assign_costs, check_scores
+from .batch import assign_costs, check_scores, thread_map
 from .layout import BlockLayout
 
 
@@ -37,13 +37,20 @@ class BlackboxAssignment(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_y: torch.Tensor):
-        g = grad_y.detach().cpu().numpy().astype(np.float64, copy=False) / ctx.loss_scale
-        c_prime = np.maximum(ctx.c + ctx.lam * g, 0.0)
-        y_prime = assign_costs(c_prime, ctx.layout, ctx.backend, ctx.workers,
-                               known=(ctx.y, unchanged_blocks(ctx.y, g, ctx.layout)))
-        diff = ctx.y.astype(np.float64) - y_prime
-        grad = (-diff / ctx.lam if ctx.scale else -diff) * ctx.loss_scale
+        grad = blackbox_gradient(ctx.c, ctx.y, grad_y.detach().cpu().numpy(), ctx.layout, ctx.lam, ctx.scale,
+                                 ctx.loss_scale, ctx.backend, ctx.workers)
         return torch.as_tensor(grad, device=grad_y.device).to(grad_y.dtype), None, None, None, None, None, None
+
+
+def blackbox_gradient(c: np.ndarray, y: np.ndarray, grad_y: np.ndarray, layout: BlockLayout, lam: float,
+                      scale_by_lambda: bool, loss_scale: float, backend: str | None = None, workers: int = 1
+                      ) -> np.ndarray:
+    """dL/dC of the module docstring for costs ``c``, their assignment ``y`` and the incoming ``grad_y``."""
+    g = np.asarray(grad_y, dtype=np.float64) / loss_scale
+    c_prime = np.maximum(c + lam * g, 0.0)
+    y_prime = assign_costs(c_prime, layout, backend, workers, known=(y, unchanged_blocks(y, g, layout)))
+    diff = y.astype(np.float64) - y_prime
+    return (-diff / lam if scale_by_lambda else -diff) * loss_scale
 
 
 class BlackboxAssignments(torch.autograd.Function):
@@ -55,35 +62,20 @@ class BlackboxAssignments(torch.autograd.Function):
     @staticmethod
     def forward(ctx, layout: BlockLayout, settings: tuple, backend: str | None, workers: int, *costs: torch.Tensor):
         cs = [c.detach().cpu().numpy().astype(np.float64, copy=False) for c in costs]
-        ys = _map(lambda c: assign_costs(c, layout, backend), cs, workers)
+        ys = thread_map(lambda c: assign_costs(c, layout, backend), cs, workers)
         ctx.layout, ctx.settings, ctx.backend, ctx.workers, ctx.c, ctx.y = layout, settings, backend, workers, cs, ys
-        ctx.devices = [c.device for c in costs]
         return tuple(torch.as_tensor(y, device=c.device).to(c.dtype) for y, c in zip(ys, costs))
 
     @staticmethod
     def backward(ctx, *grads: torch.Tensor):
         def one(k):
             lam, scale_by_lambda, loss_scale = ctx.settings[k]
-            g = grads[k].detach().cpu().numpy().astype(np.float64, copy=False) / loss_scale
-            c_prime = np.maximum(ctx.c[k] + lam * g, 0.0)
-            y_prime = assign_costs(c_prime, ctx.layout, ctx.backend,
-                                   known=(ctx.y[k], unchanged_blocks(ctx.y[k], g, ctx.layout)))
-            diff = ctx.y[k].astype(np.float64) - y_prime
-            return (-diff / lam if scale_by_lambda else -diff) * loss_scale
+            return blackbox_gradient(ctx.c[k], ctx.y[k], grads[k].detach().cpu().numpy(), ctx.layout, lam,
+                                     scale_by_lambda, loss_scale, ctx.backend)
 
-        out = _map(one, range(len(grads)), ctx.workers)
+        out = thread_map(one, range(len(grads)), ctx.workers)
         return (None, None, None, None, *(torch.as_tensor(d, device=grads[k].device).to(grads[k].dtype)
                                           for k, d in enumerate(out)))
-
-
-def _map(fn, items, workers: int) -> list:
-    items = list(items)
-    if workers > 1 and len(items) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(min(workers, len(items))) as pool:
-            return list(pool.map(fn, items))
-    return [fn(x) for x in items]
 
 
 def assign_differentiable_many(scores: list[torch.Tensor], layout: BlockLayout, lams: list[float],

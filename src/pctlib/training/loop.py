@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from ..progress import progress_bar
 
-from ..assign.batch import assign_costs, check_scores
-from ..assign.blackbox import _map, assign_differentiable_many
+from ..assign.batch import assign_costs, check_scores, thread_map
+from ..assign.blackbox import assign_differentiable_many
 from ..assign.layout import concat_layouts, layout_of_graph
 from ..assign.losses import NORMALISATIONS, TRACKER_GROUPS, hamming_loss, segment_weights
 from ..allocator import keep_freed_memory
@@ -208,7 +208,7 @@ def pass_steps(models: list[EdgeScorer], frames: list, configs: list[TrainConfig
         for k in ptt:
             check_scores(scores[k].detach().cpu().numpy())
         costs = [1.0 - scores[k].detach().cpu().numpy().astype(np.float64) for k in ptt]
-        assigned = _map(lambda c: assign_costs(c, layout), costs, workers)
+        assigned = thread_map(lambda c: assign_costs(c, layout), costs, workers)
         for k, y in zip(ptt, assigned):
             for f, a, z in parts:
                 lg = logits[k][a:z]
