@@ -101,12 +101,14 @@ def hessian_operator(loss: LossOfParameters, theta: list[torch.Tensor] | None = 
                           dtype=np.float64)
 
 
-def top_eigenpairs_lanczos(loss: LossOfParameters, k: int = 2, theta=None, tol: float = 1e-6, seed: int = 0):
+def top_eigenpairs_lanczos(loss: LossOfParameters, k: int = 2, theta=None, tol: float = 1e-6, seed: int = 0,
+                           operator=None):
     """The k algebraically largest eigenvalues (``which="LA"``) and their unit eigenvectors, by Lanczos
-    (``scipy.sparse.linalg.eigsh``), in decreasing order."""
+    (``scipy.sparse.linalg.eigsh``), in decreasing order. ``operator``: the Hessian's ``LinearOperator`` if already
+    made (``hessian_operator``; e.g. wrapped to count products)."""
     from scipy.sparse.linalg import eigsh
 
-    op = hessian_operator(loss, theta)
+    op = operator if operator is not None else hessian_operator(loss, theta)
     v0 = np.random.default_rng(seed).standard_normal(op.shape[0])
     vals, vecs = eigsh(op, k=k, which="LA", tol=tol, v0=v0)
     order = np.argsort(vals)[::-1]
@@ -114,11 +116,11 @@ def top_eigenpairs_lanczos(loss: LossOfParameters, k: int = 2, theta=None, tol: 
 
 
 def top_eigenpairs_power(loss: LossOfParameters, k: int = 2, theta=None, iters: int = 200, tol: float = 1e-6,
-                         seed: int = 0):
+                         seed: int = 0, operator=None):
     """The k eigenvalues of largest *magnitude* and unit eigenvectors by power iteration with deflation (PyHessian's
     scheme: each new vector is kept orthogonal to those found), in the order found. Stops an eigenvalue when its
-    relative change is below ``tol``."""
-    op = hessian_operator(loss, theta)
+    relative change is below ``tol``. ``operator`` as for :func:`top_eigenpairs_lanczos`."""
+    op = operator if operator is not None else hessian_operator(loss, theta)
     rng = np.random.default_rng(seed)
     vals, vecs = [], []
     for _ in range(k):
@@ -143,9 +145,10 @@ def top_eigenpairs_power(loss: LossOfParameters, k: int = 2, theta=None, iters: 
     return np.array(vals), np.stack(vecs, axis=1)
 
 
-def hutchinson_trace(loss: LossOfParameters, samples: int = 100, theta=None, seed: int = 0) -> tuple[float, float]:
+def hutchinson_trace(loss: LossOfParameters, samples: int = 100, theta=None, seed: int = 0,
+                     operator=None) -> tuple[float, float]:
     """Hutchinson's estimate of tr(H) = E[zᵀ H z] over Rademacher z: (mean, standard error of the mean)."""
-    op = hessian_operator(loss, theta)
+    op = operator if operator is not None else hessian_operator(loss, theta)
     rng = np.random.default_rng(seed)
     est = []
     for _ in range(samples):
