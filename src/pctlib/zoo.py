@@ -34,12 +34,10 @@ def _planned_results(root: Path, params_name: str) -> list[Path]:
     path = root / "params" / f"{params_name}.yaml"
     if not path.is_file() or not (root / "notebooks").is_dir():
         return []
-    from .runner.engine import plan
-    from .runner.param_set import expand, load_param_set
+    from .runner.engine import planned_executions
 
-    ps = load_param_set(path, root / "notebooks")
-    planned = plan(ps, expand(ps, root / "notebooks", only="04_train_run"), root / "runs", root / "results")
-    return [p.target.results_dir for p in planned if p.execution.notebook == "04_train_run"]
+    _, planned = planned_executions(root, path, only="04_train_run")
+    return [p.target.results_dir for p in planned]
 
 
 def expand_models(entries: list[dict]) -> list[tuple[str, float, int]]:

@@ -24,8 +24,6 @@ from .errors import BookError
 from .execute import OUTPUT_NOTEBOOK, read_manifest
 
 
-
-
 def _toc_files(node: Any) -> list[str]:
     out: list[str] = []
     if isinstance(node, dict):
@@ -87,18 +85,6 @@ def for_reader(nb: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _planned(project_root: Path, params: str | Path):
-    """(params set name, planned executions) of a params file or of ``params/<name>.yaml``."""
-    from .engine import plan
-    from .param_set import expand, load_param_set
-
-    path = Path(params)
-    if not path.is_file():
-        path = project_root / "params" / f"{params}.yaml"
-    ps = load_param_set(path, project_root / "notebooks")
-    return ps.name, plan(ps, expand(ps, project_root / "notebooks"), project_root / "runs", project_root / "results")
-
-
 def stage(project_root: Path, params: str | Path) -> Path:
     """Copy ``book/`` into ``book/_build/_src`` with chapters replaced by executed notebooks; return the stage.
 
@@ -110,7 +96,9 @@ def stage(project_root: Path, params: str | Path) -> Path:
     if not toc_path.is_file():
         raise BookError(f"{toc_path} is missing")
     toc = yaml.safe_load(toc_path.read_text())
-    params_name, planned = _planned(project_root, params)
+    from .engine import planned_executions
+
+    params_name, planned = planned_executions(project_root, params)
     src = book / "_build" / "_src"
     if src.exists():
         shutil.rmtree(src)

@@ -100,6 +100,21 @@ def plan(
     return out
 
 
+def planned_executions(project_root: Path, params: str | Path, only: str | None = None
+                       ) -> tuple[str, list[Planned]]:
+    """(params set name, planned executions) of a params file or of ``params/<name>.yaml``; ``only``: one
+    notebook's executions (the grid of the others is still counted, so folders are the same)."""
+    from .param_set import expand, load_param_set
+
+    path = Path(params)
+    if not path.is_file():
+        path = Path(project_root) / "params" / f"{params}.yaml"
+    ps = load_param_set(path, Path(project_root) / "notebooks")
+    planned = plan(ps, expand(ps, Path(project_root) / "notebooks"), Path(project_root) / "runs",
+                   Path(project_root) / "results")
+    return ps.name, [p for p in planned if only is None or p.execution.notebook == only]
+
+
 def _row(p: Planned, manifest: dict[str, Any] | None, status: str | None = None) -> dict[str, Any]:
     m = manifest or {}
     return {
