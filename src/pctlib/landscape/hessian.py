@@ -3,10 +3,20 @@ double backpropagation, the top eigenpairs by power iteration with deflation and
 ``LinearOperator``), and the trace by Hutchinson's estimator.
 
 The loss is a function of the parameters only, L(θ) = Σ_f loss_f(θ) over a fixed, named list of frames (the paper:
-the first 10 training graphs), with BatchNorm in eval mode (running statistics fixed, so L is a function of θ and
-not of the batch): ``LossOfParameters``. Which loss: BCE of the scores for PTT; for PAT the Hamming loss of the
-assignment is piecewise constant in θ (its Hessian is zero almost everywhere), so its curvature is that of a
-differentiable surrogate, BCE at the PAT model (``loss="bce"``); the chapter states and compares the choice.
+the first 10 training graphs; App. D: 100 graphs drawn uniformly from the training set), with BatchNorm in eval mode
+(running statistics fixed, so L is a function of θ and not of the batch): ``LossOfParameters``. Which loss:
+
+* ``"bce"``: the BCE of the segment scores, the loss PTT minimises; with a ``TrainConfig`` the training loss itself
+  (its tracker/calorimeter weights and group normalisation, ``assign/losses.py``), else the plain mean.
+* ``"interpolated"``: PAT's. The Hamming loss of the assignment is piecewise constant in θ, so its Hessian is zero
+  almost everywhere. PAT's optimiser follows the blackbox gradient instead (Vlastelica et al. 2020; paper Eq. 14),
+  the gradient of the piecewise-affine interpolation f_λ of the loss in the scores s. Near θ*, f_λ(s) is affine,
+  f_λ(s) = const + <g, s> with g = ∂f_λ/∂s at s(θ*) (the blackbox gradient of the model's Hamming loss, its λ and
+  weights from the ``TrainConfig``), so the curvature PAT's optimiser sees is that of θ ↦ <g, s(θ)>: Hessian
+  Σ_i g_i ∇²s_i(θ*), the "Gauss-Newton" part Jᵀ ∇²f_λ J being zero almost everywhere. ``"interpolated"`` is this
+  linearisation at the model's own parameters (its value differs from f_λ by a constant; its gradient at θ* equals
+  PAT's training gradient, tested); it is meaningful at θ* only.
+
 Negative eigenvalues are returned as they are. The model's parameters and BatchNorm statistics are never changed.
 """
 
@@ -20,21 +30,33 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 
+LOSSES = ("bce", "interpolated")
+
+
 @dataclass
 class LossOfParameters:
     """L(θ) of ``model`` on ``frames`` with BatchNorm frozen at its running statistics; θ a list of tensors in the
-    order of ``model.named_parameters()``. ``loss``: "bce", the mean BCE of each frame's segment scores (without the
-    training loss's tracker/calorimeter weights), summed over frames."""
+    order of ``model.named_parameters()``. ``loss``: ``"bce"`` or ``"interpolated"`` (module docstring), summed
+    over frames. ``config``: the model's ``TrainConfig`` (segment weights; λ for ``"interpolated"``, which needs
+    it); without one the BCE is the plain mean over segments."""
 
     model: torch.nn.Module
     frames: list
     loss: str = "bce"
+    config: object | None = None
 
     def __post_init__(self):
-        if self.loss != "bce":
-            raise ValueError(f"loss must be 'bce' (the differentiable surrogate), got {self.loss!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.loss == "interpolated" and self.config is None:
+            raise ValueError("loss='interpolated' needs the model's TrainConfig (its lambda and segment weights)")
         self.names = [n for n, _ in self.model.named_parameters()]
         self.buffers = {n: b for n, b in self.model.named_buffers()}
+        self.weights = [None if self.config is None else frame_weights(g, self.config) for g in self.frames]
+        self.directions = None
+        if self.loss == "interpolated":
+            self.directions = [blackbox_score_gradient(self.model, g, self.config, w)
+                               for g, w in zip(self.frames, self.weights)]
 
     def params(self) -> list[torch.Tensor]:
         return [p.detach().clone() for _, p in self.model.named_parameters()]
@@ -46,12 +68,45 @@ class LossOfParameters:
             state = {f"m.{k}": v for k, v in {**self.buffers, **dict(zip(self.names, theta))}.items()}
             wrapper = _LogitsOf(self.model)
             total = 0.0
-            for g in self.frames:
+            for k, g in enumerate(self.frames):
                 logits = functional_call(wrapper, state, (g.x, g.edge_index, g.edge_u))
-                total = total + F.binary_cross_entropy_with_logits(logits, g.y)
+                if self.loss == "bce":
+                    total = total + F.binary_cross_entropy_with_logits(logits, g.y, weight=self.weights[k])
+                else:
+                    total = total + (self.directions[k] * torch.sigmoid(logits)).sum()
             return total
         finally:
             self.model.train(was)
+
+
+def frame_weights(g, config) -> torch.Tensor:
+    """The training loss's per-segment weights of frame ``g`` under ``config`` (``assign.losses.segment_weights``)."""
+    from ..assign.losses import segment_weights
+
+    src_layer = g.hit_x[g.hit_edge_index[0], 4].long()
+    return segment_weights(src_layer, config.w_tracker, config.w_calorimeter, normalisation=config.loss_normalisation,
+                           tracker_group=config.tracker_group).to(g.x.dtype)
+
+
+def blackbox_score_gradient(model, g, config, weights=None) -> torch.Tensor:
+    """g = ∂f_λ/∂s: the blackbox gradient of the frame's Hamming loss (weighted as in training) with respect to
+    the segment scores of ``model`` (BatchNorm in eval mode), λ and its scaling from ``config``."""
+    from ..assign.blackbox import assign_differentiable
+    from ..assign.layout import layout_of_graph
+    from ..assign.losses import hamming_loss
+
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            s = torch.sigmoid(model.logits(g.x, g.edge_index, g.edge_u))
+        s = s.detach().requires_grad_(True)
+        y_hat = assign_differentiable(s, layout_of_graph(g), config.lam, config.scale_by_lambda)
+        w = frame_weights(g, config) if weights is None else weights
+        (grad,) = torch.autograd.grad(hamming_loss(y_hat, g.y.to(s.dtype), w), s)
+        return grad.detach()
+    finally:
+        model.train(was)
 
 
 class _LogitsOf(torch.nn.Module):
@@ -78,6 +133,11 @@ def hvp(loss: LossOfParameters, theta: list[torch.Tensor], v: list[torch.Tensor]
     return [torch.zeros_like(t) if h is None else h.detach() for h, t in zip(out, theta)]
 
 
+def as_direction(x: np.ndarray, like: list[torch.Tensor]) -> list[torch.Tensor]:
+    """A flat vector (an eigenvector of ``eigsh``) as tensors shaped like θ."""
+    return _unflat(np.asarray(x, dtype=np.float64), like)
+
+
 def _flat(ts: list[torch.Tensor]) -> np.ndarray:
     return torch.cat([t.reshape(-1) for t in ts]).detach().cpu().double().numpy()
 
@@ -102,16 +162,18 @@ def hessian_operator(loss: LossOfParameters, theta: list[torch.Tensor] | None = 
 
 
 def top_eigenpairs_lanczos(loss: LossOfParameters, k: int = 2, theta=None, tol: float = 1e-6, seed: int = 0,
-                           operator=None):
-    """The k algebraically largest eigenvalues (``which="LA"``) and their unit eigenvectors, by Lanczos
-    (``scipy.sparse.linalg.eigsh``), in decreasing order. ``operator``: the Hessian's ``LinearOperator`` if already
-    made (``hessian_operator``; e.g. wrapped to count products)."""
+                           operator=None, which: str = "LA"):
+    """The k algebraically largest eigenvalues (``which="LA"``, in decreasing order) or smallest (``"SA"``, in
+    increasing order) and their unit eigenvectors, by Lanczos (``scipy.sparse.linalg.eigsh``). ``operator``: the
+    Hessian's ``LinearOperator`` if already made (``hessian_operator``; e.g. wrapped to count products)."""
     from scipy.sparse.linalg import eigsh
 
+    if which not in ("LA", "SA"):
+        raise ValueError(f"which must be 'LA' or 'SA', got {which!r}")
     op = operator if operator is not None else hessian_operator(loss, theta)
     v0 = np.random.default_rng(seed).standard_normal(op.shape[0])
-    vals, vecs = eigsh(op, k=k, which="LA", tol=tol, v0=v0)
-    order = np.argsort(vals)[::-1]
+    vals, vecs = eigsh(op, k=k, which=which, tol=tol, v0=v0)
+    order = np.argsort(vals)[::-1] if which == "LA" else np.argsort(vals)
     return vals[order], vecs[:, order]
 
 
@@ -156,3 +218,49 @@ def hutchinson_trace(loss: LossOfParameters, samples: int = 100, theta=None, see
         est.append(float(z @ op.matvec(z)))
     est = np.array(est)
     return float(est.mean()), float(est.std(ddof=1) / np.sqrt(len(est))) if len(est) > 1 else float("nan")
+
+
+@dataclass
+class Curvature:
+    """Summary of the Hessian of one loss at θ* (Yang et al. 2021's local measures): the top-k eigenvalues
+    (decreasing), the smallest eigenvalue (negative where θ* is not a minimum along some direction), Hutchinson's
+    trace with its standard error, the Hessian-vector products spent and the seconds."""
+
+    loss: str
+    frames: int
+    eigenvalues: list[float]
+    min_eigenvalue: float
+    trace: float
+    trace_se: float
+    hvps: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def curvature(loss: LossOfParameters, k: int = 2, trace_samples: int = 10, tol: float = 1e-3, seed: int = 0,
+              smallest: bool = True) -> tuple[Curvature, np.ndarray]:
+    """Top-k eigenpairs (Lanczos), the smallest eigenvalue (Lanczos, ``which="SA"``; NaN if ``smallest`` is
+    False) and the trace (Hutchinson, ``trace_samples`` Rademacher vectors; NaN if 0) of ``loss``'s Hessian at the
+    model's parameters. Returns the summary and the eigenvectors (n x k, flat; :func:`as_direction` shapes them)."""
+    import time
+
+    from scipy.sparse.linalg import LinearOperator
+
+    t0 = time.perf_counter()
+    op = hessian_operator(loss)
+    count = {"n": 0}
+
+    def counted(x):
+        count["n"] += 1
+        return op.matvec(x)
+
+    cop = LinearOperator(op.shape, matvec=counted, dtype=np.float64)
+    vals, vecs = top_eigenpairs_lanczos(loss, k=k, tol=tol, seed=seed, operator=cop)
+    low = float(top_eigenpairs_lanczos(loss, k=1, tol=tol, seed=seed + 1, operator=cop, which="SA")[0][0]) \
+        if smallest else float("nan")
+    tr, se = hutchinson_trace(loss, samples=trace_samples, seed=seed + 2, operator=cop) if trace_samples \
+        else (float("nan"), float("nan"))
+    return Curvature(loss.loss, len(loss.frames), [float(v) for v in vals], low, tr, se, count["n"],
+                     time.perf_counter() - t0), vecs

@@ -3,13 +3,19 @@
 Directions are either the top-2 Hessian eigenvectors (the paper; ``landscape.hessian``) or filter-normalised random
 directions (Li et al. 2018): a Gaussian direction rescaled, filter by filter (each output row of a weight matrix,
 each entry of a bias or BatchNorm vector), to the norm of the matching filter of θ*, so that the surface does not
-depend on the scale invariance BatchNorm gives the weights. This module holds the pure parts: the directions, the
-points of the grid, and the evaluation of a function at them (sequentially). Parallel evaluation and the cache of
-finished points are not built yet.
+depend on the scale invariance BatchNorm gives the weights. Each grid point is evaluated by :class:`PointMetrics`
+(the model at θ, BatchNorm at the running statistics of θ* as in Yang et al. 2021 and the paper's App. D): the
+Hamming loss of the assignment, the BCE of the scores (both weighted as the model was trained) and the TPR/FPR of
+the assigned segments. Grid points are independent: :func:`evaluate_surface` runs them in parallel
+(``landscape.jobs``: a process pool, or Ray tasks) and keeps each finished point on disk
+(``landscape.cache.PointCache``, keyed by the model, frames, metric definition and directions), so that a rerun or
+a larger grid reuses what is done.
 """
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -45,14 +51,140 @@ def shifted(theta: list[torch.Tensor], nu: list[torch.Tensor], eta: list[torch.T
     return [t + alpha * n + beta * e for t, n, e in zip(theta, nu, eta)]
 
 
-def evaluate_surface(fn: Callable[[list[torch.Tensor]], dict], theta: list[torch.Tensor], nu: list[torch.Tensor],
-                     eta: list[torch.Tensor], alphas, betas) -> dict[str, np.ndarray]:
-    """``fn`` (parameters -> dict of scalar metrics, e.g. Hamming loss, BCE, TPR) at every grid point; one
-    (len(alphas) x len(betas)) array per metric."""
-    alphas, betas = np.asarray(alphas, float), np.asarray(betas, float)
-    out: dict[str, np.ndarray] = {}
+#: version of the metric definitions of :class:`PointMetrics` (part of the cache key: a change invalidates points)
+METRICS_VERSION = 1
+
+
+class PointMetrics:
+    """Metrics of ``model`` with parameters θ on ``frames``: ``hamming`` (the mean over frames of the Hamming loss
+    of the assignment, paper Eq. 15, the loss PAT is trained on), ``bce`` (the mean over frames of the BCE of the
+    scores, PTT's loss), both with the segment weights of ``config`` (a ``TrainConfig``; None: unit weights), and
+    ``tpr`` / ``fpr`` of the assigned segments pooled over the frames. The model is a private copy in eval mode:
+    BatchNorm uses the running statistics of θ* at every θ, and the caller's model is never touched."""
+
+    def __init__(self, model: torch.nn.Module, frames: list, config=None):
+        from .hessian import frame_weights
+
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.frames = list(frames)
+        self.weights = [frame_weights(g, config) if config is not None else None for g in self.frames]
+        self.config = None if config is None else config.to_dict()
+        self._encodings = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_encodings"] = None  # recomputed where used (large, and a pure function of the frames)
+        return state
+
+    def digest(self) -> str:
+        """What determines the metrics at a given θ: the model's buffers, the frames, the weights' settings, the
+        metric definitions (not θ itself: the caller keys points by θ* and the directions)."""
+        from .cache import digest, frames_digest
+
+        buffers = dict(self.model.named_buffers())
+        return digest(sorted(buffers), [buffers[k] for k in sorted(buffers)], frames_digest(self.frames),
+                      self.config, METRICS_VERSION)
+
+    @torch.no_grad()
+    def __call__(self, theta: list[torch.Tensor]) -> dict[str, float]:
+        import torch.nn.functional as F
+
+        from ..assign.batch import assign_scores
+        from ..assign.layout import layout_of_graph
+        from ..assign.losses import hamming_loss
+
+        for p, t in zip(self.model.parameters(), theta):
+            p.copy_(t)
+        if self._encodings is None:
+            self._encodings = [self.model.phi_r1.encode_edges(g.edge_u) for g in self.frames]
+        ham, bce, tp, fn, fp, tn = [], [], 0, 0, 0, 0
+        for g, w, enc in zip(self.frames, self.weights, self._encodings):
+            logits = self.model.logits(g.x, g.edge_index, g.edge_u, enc)
+            s = torch.sigmoid(logits)
+            y = torch.as_tensor(assign_scores(s.cpu().numpy(), layout_of_graph(g)), dtype=s.dtype, device=s.device)
+            truth = g.y.to(s.dtype)
+            ham.append(float(hamming_loss(y, truth, w)))
+            bce.append(float(F.binary_cross_entropy_with_logits(logits, truth, weight=w)))
+            t = truth.bool()
+            a = y.bool()
+            tp += int((a & t).sum())
+            fn += int((~a & t).sum())
+            fp += int((a & ~t).sum())
+            tn += int((~a & ~t).sum())
+
+        def r(x, n):
+            return x / n if n else float("nan")
+
+        return {"hamming": float(np.mean(ham)), "bce": float(np.mean(bce)), "tpr": r(tp, tp + fn),
+                "fpr": r(fp, fp + tn)}
+
+
+def _surface_chunk(context, chunk):
+    fn, theta, nu, eta, cache = context
+    out = []
     with torch.no_grad():
-        for i, j, a, b in grid(alphas, betas):
-            for key, value in fn(shifted(theta, nu, eta, a, b)).items():
-                out.setdefault(key, np.full((alphas.size, betas.size), np.nan))[i, j] = float(value)
+        for i, j, a, b in chunk:
+            m = fn(shifted(theta, nu, eta, a, b))
+            if cache is not None:
+                cache.put(a, b, m)
+            out.append((i, j, m))
     return out
+
+
+def surface_cache(cache_root: str | Path, fn, theta, nu, eta):
+    """The :class:`~pctlib.landscape.cache.PointCache` of ``fn``'s surface through θ along (ν, η) under
+    ``cache_root``: one folder per (metric function, θ, ν, η); ``fn`` must have a ``digest()``."""
+    from .cache import PointCache, digest
+
+    if not hasattr(fn, "digest"):
+        raise TypeError("a cached surface needs a metric function with a digest() (e.g. PointMetrics)")
+    return PointCache(Path(cache_root) / digest(fn.digest(), theta, nu, eta)[:24])
+
+
+def evaluate_surface(fn: Callable[[list[torch.Tensor]], dict], theta: list[torch.Tensor], nu: list[torch.Tensor],
+                     eta: list[torch.Tensor], alphas, betas, cache_root: str | Path | None = None, workers: int = 1,
+                     threads: int = 1, engine: str | None = "local", progress: bool = False,
+                     desc: str = "surface") -> dict[str, np.ndarray]:
+    """``fn`` (parameters -> dict of scalar metrics, e.g. :class:`PointMetrics`) at every point of the grid
+    θ + α ν + β η; one (len(alphas) x len(betas)) array per metric. Points already in the cache under
+    ``cache_root`` are read, the others evaluated (in parallel: ``workers`` processes of ``threads`` threads, or
+    Ray tasks; ``landscape.jobs``) and stored as they finish."""
+    from .jobs import map_jobs
+
+    alphas, betas = np.asarray(alphas, float), np.asarray(betas, float)
+    cache = surface_cache(cache_root, fn, theta, nu, eta) if cache_root is not None else None
+    out: dict[str, np.ndarray] = {}
+
+    def store(i, j, metrics):
+        for key, value in metrics.items():
+            out.setdefault(key, np.full((alphas.size, betas.size), np.nan))[i, j] = float(value)
+
+    todo = []
+    for i, j, a, b in grid(alphas, betas):
+        hit = cache.get(a, b) if cache is not None else None
+        if hit is None:
+            todo.append((i, j, a, b))
+        else:
+            store(i, j, hit)
+    if todo:
+        n_chunks = min(len(todo), max(4 * workers, alphas.size))  # a row's worth each, at least 4 per worker
+        chunks = [todo[k::n_chunks] for k in range(n_chunks)]
+        context = (fn, [t.detach() for t in theta], [t.detach() for t in nu], [t.detach() for t in eta], cache)
+        for part in map_jobs(_surface_chunk, context, chunks, workers=workers, threads=threads, engine=engine,
+                             progress=progress, desc=desc):
+            for i, j, m in part:
+                store(i, j, m)
+    return out
+
+
+def basin_width(values: np.ndarray, rel: float = 0.1) -> float:
+    """Fraction of the surface's finite points within ``rel`` of its minimum, f - f_min <= rel |f_min| (Yang et
+    al. 2021's width of the basin as the paper follows it: "within 10 %" by default); NaN if no point is finite."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan")
+    low = v.min()
+    return float(np.mean(v - low <= rel * abs(low)))

@@ -143,6 +143,12 @@ def run_local(planned: list[Planned], param_set: ParamSet, project_root: Path, p
 
 
 def _ray_task(execution: Execution, params_name: str, target: Target, project_root: str, code: str):
+    # the notebook's kernel inherits this environment: its landscape jobs (``pctlib.landscape.jobs``) then run as
+    # Ray tasks on the same cluster
+    import ray
+
+    os.environ["PCTLIB_ENGINE"] = "ray"
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
     return execute(execution, params_name, target, Path(project_root), code)
 
 
