@@ -5,8 +5,10 @@
 Frames of 100 primaries behind 100 mm of water are simulated (not timed). The model is the first PTT model of the
 params set's zoo (``pctlib.zoo``; run ``pctlib run params/<params>.yaml --only 04_train_run`` first) or, without a
 zoo, a freshly initialised scorer (the time does not depend on the weights). Prints the seconds of one HVP per
-frame (mean of 3, after one warm-up), and the seconds and matrix-vector products of the top-2 eigenpairs by
-Lanczos (``eigsh``) and by power iteration on ``--frames`` frames, with the eigenvalues found.
+frame (mean of 3, after one warm-up) for the BCE and for PAT's interpolated surrogate H_lambda, the seconds of one
+loss-surface point (``PointMetrics``: scores, assignment, Hamming, BCE, TPR) per frame, and the seconds and
+matrix-vector products of the top-2 eigenpairs by Lanczos (``eigsh``) and by power iteration on ``--frames``
+frames, with the eigenvalues found.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--params", default="default")
     ap.add_argument("--root", default=str(ROOT), help="project root whose zoo to take the model from")
+    ap.add_argument("--system-malloc", action="store_true", help="glibc's defaults instead of keep_freed_memory()")
     a = ap.parse_args()
     import numpy as np
     import torch
@@ -40,6 +43,10 @@ def main() -> None:
     from pctlib.zoo import Zoo, ZooError
 
     torch.set_num_threads(a.threads)
+    if not a.system_malloc:
+        from pctlib.allocator import keep_freed_memory
+
+        keep_freed_memory()  # as the landscape's workers do (pctlib.landscape.jobs)
     dev = torch.device(a.device)
     geo = load_geometry(ROOT / "params" / "geometry" / "bergen_dtc.yaml")
     hits = Simulator(geo.with_phantom(100.0)).run(100 * a.frames, seed=11, progress=False).hits
@@ -51,7 +58,7 @@ def main() -> None:
         model, what = EdgeScorer(), "an untrained scorer (no zoo)"
     model = model.to(dev)
     edges = sum(int(g.edge_index.shape[1]) for g in frames) // len(frames)
-    print(f"device {a.device}, {a.threads} threads; {what}; {len(frames)} frames of 100 p+/F behind 100 mm "
+    print(f"device {a.device}, {a.threads} threads, {'system' if a.system_malloc else 'kept'} malloc; {what}; {len(frames)} frames of 100 p+/F behind 100 mm "
           f"({edges} directed line-graph edges on average)")
     one = H.LossOfParameters(model, frames[:1])
     theta = one.params()
@@ -61,6 +68,21 @@ def main() -> None:
     for _ in range(3):
         H.hvp(one, theta, v)
     print(f"one HVP, one frame: {(time.perf_counter() - t0) / 3:.3f} s")
+    from pctlib.landscape.surfaces import PointMetrics
+    from pctlib.training.loop import TrainConfig
+
+    inter = H.LossOfParameters(model, frames[:1], "interpolated", TrainConfig(mode="pat", lam=50.0))
+    H.hvp(inter, theta, v)
+    t0 = time.perf_counter()
+    for _ in range(3):
+        H.hvp(inter, theta, v)
+    print(f"one HVP of H_lambda (PAT's interpolated surrogate), one frame: {(time.perf_counter() - t0) / 3:.3f} s")
+    pm = PointMetrics(model, frames[:1], TrainConfig(), device=a.device)
+    pm(theta)
+    t0 = time.perf_counter()
+    for _ in range(3):
+        pm(theta)
+    print(f"one loss-surface point (Hamming, BCE, TPR), one frame: {(time.perf_counter() - t0) / 3:.3f} s")
     loss = H.LossOfParameters(model, frames)
     op = H.hessian_operator(loss)
     counted = {"n": 0}

@@ -228,3 +228,36 @@ def test_unknown_or_incomplete_loss_is_an_error(tiny):
         LossOfParameters(model, [frame], "hamming")
     with pytest.raises(ValueError, match="needs the model's TrainConfig"):
         LossOfParameters(model, [frame], "interpolated")
+
+
+def test_curvature_with_more_eigenpairs_takes_the_separate_smallest_run(tiny):
+    from pctlib.landscape.hessian import curvature
+
+    model, frame = tiny
+    loss = LossOfParameters(model, [frame])
+    exact = np.linalg.eigvalsh(explicit_hessian(PlainLoss(model, [frame])))
+    summary, vecs = curvature(loss, k=3, trace_samples=0, tol=1e-8)
+    assert np.allclose(summary.eigenvalues, exact[::-1][:3], rtol=1e-4) and vecs.shape[1] == 3
+    assert summary.min_eigenvalue == pytest.approx(exact[0], rel=1e-4, abs=1e-8 * abs(exact).max())
+    assert np.isnan(summary.trace) and np.isnan(summary.trace_se)
+
+
+def test_curvature_cache_is_reused_and_keyed_by_the_model(tiny, tmp_path, monkeypatch):
+    import pctlib.landscape.hessian as Hmod
+
+    model, frame = tiny
+    first, vecs = Hmod.curvature_cached(model, [frame], None, "bce", k=2, trace_samples=3, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("curvature_bce_*.pt"))) == 1
+
+    def no_compute(*a, **k):
+        raise AssertionError("recomputed although cached")
+
+    monkeypatch.setattr(Hmod, "curvature", no_compute)
+    again, vecs2 = Hmod.curvature_cached(model, [frame], None, "bce", k=2, trace_samples=3, cache_dir=tmp_path)
+    assert again == first and np.array_equal(vecs, vecs2)
+    other = type(model)(model.config).double()
+    other.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        next(other.parameters()).add_(1e-3)  # another model: another key, so computed (and here refused)
+    with pytest.raises(AssertionError, match="recomputed"):
+        Hmod.curvature_cached(other, [frame], None, "bce", k=2, trace_samples=3, cache_dir=tmp_path)

@@ -168,3 +168,66 @@ def test_point_metrics_by_hand_and_the_model_left_alone(data):
     assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     at_star = pm(theta)
     assert at_star == pm(theta)  # deterministic; evaluating elsewhere first does not change it
+
+
+def test_landscape_summary_is_tidy_and_described_per_configuration():
+    from pctlib.landscape.summary import describe, tidy_summary
+
+    s = tidy_summary([("PTT", 0, "trace_bce", 10.0), ("PTT", 1, "trace_bce", 14.0), ("PAT λ=25", 0, "trace_bce", 3),
+                      ("PTT", 0, "top_eigenvalue_bce", 2.0)])
+    assert list(s.columns) == ["configuration", "seed", "metric", "value"] and s["value"].dtype == float
+    d = describe(s)
+    row = d[(d["configuration"] == "PTT") & (d["metric"] == "trace_bce")].iloc[0]
+    assert (row["mean"], row["std"], row["seeds"]) == (12.0, np.sqrt(8.0), 2)
+    assert np.isnan(d[(d["configuration"] == "PAT λ=25")]["std"].iloc[0])
+    assert list(dict.fromkeys(d["configuration"])) == ["PTT", "PAT λ=25"]
+    with pytest.raises(ValueError, match="given twice"):
+        tidy_summary([("PTT", 0, "trace_bce", 1.0), ("PTT", 0, "trace_bce", 2.0)])
+
+
+class StatefulQuadratic:
+    """Writes θ into a buffer of its own, waits, then reads the buffer back: in workers whose contexts shared
+    memory, the buffer of one job would be overwritten by the others."""
+
+    def __init__(self, a):
+        self.a, self.buf = a, torch.zeros(3, dtype=torch.float64)
+
+    def __call__(self, theta):
+        import time
+
+        self.buf.copy_(theta[0])
+        time.sleep(0.02)
+        return {"f": float(self.buf @ self.a @ self.buf)}
+
+
+def test_parallel_workers_do_not_share_the_memory_of_their_context():
+    a, theta, nu, eta = quadratic_case()
+    al = np.linspace(-1, 1, 5)
+    par = evaluate_surface(StatefulQuadratic(a), theta, nu, eta, al, al, workers=2)
+    assert np.allclose(par["f"], exact(a, theta, nu, eta, al, al), rtol=1e-12)
+
+
+def test_convex_fraction_of_a_bowl_a_saddle_and_a_ridge():
+    from pctlib.landscape.surfaces import convex_fraction
+
+    x = np.linspace(-1, 1, 7)
+    al, be = np.meshgrid(x, x, indexing="ij")
+    assert convex_fraction(al ** 2 + 0.5 * be ** 2 + 0.3 * al * be) == 1.0  # positive definite
+    assert convex_fraction(al ** 2 - be ** 2) == 0.0  # a saddle everywhere
+    assert convex_fraction(al ** 2 + be ** 2 + 3 * al * be) == 0.0  # f_aa f_bb < f_ab²: indefinite
+    # concave for α > 0: of the interior α = -2/3 ... 2/3, those at -2/3, -1/3 and 0 (f_aa = 0 there) are convex
+    assert convex_fraction(np.where(al < 0, al ** 2, -(al ** 2)) + be ** 2) == pytest.approx(3 / 5)
+    with pytest.raises(ValueError, match="at least 3 x 3"):
+        convex_fraction(np.zeros((2, 5)))
+
+
+def test_sign_invariant_correlation_sees_through_a_flipped_eigenvector():
+    from pctlib.landscape.surfaces import sign_invariant_correlation
+
+    x = np.linspace(-1, 1, 9)
+    al, be = np.meshgrid(x, x, indexing="ij")
+    f = np.exp(al) + be ** 2 + 0.2 * be
+    assert sign_invariant_correlation(f, f[::-1, :]) == pytest.approx(1.0)
+    assert sign_invariant_correlation(f, f[::-1, ::-1]) == pytest.approx(1.0)
+    assert np.corrcoef(f.ravel(), f[::-1, :].ravel())[0, 1] < 0.5  # plain correlation misses it
+    assert sign_invariant_correlation(f, np.exp(be) + al ** 2) < 0.9  # a transposed surface is another one

@@ -89,6 +89,15 @@ class ZooModel:
         """What the model was trained and validated on: the cache keys of its graphs."""
         return (tuple(self.data.get("train_data") or ()), tuple(self.data.get("val_data") or ()))
 
+    def train_config(self):
+        """The model's ``TrainConfig``, rebuilt from its run folder's ``config.json``."""
+        from .models.interaction_network import ModelConfig
+        from .training.loop import TrainConfig
+
+        d = dict(self.config)
+        model = d.pop("model", None) or {}
+        return TrainConfig(**d, model=ModelConfig(**model))
+
     def load(self):
         """The model of the best checkpoint, in eval mode (loaded with ``weights_only=True``)."""
         from .training.loop import load_model

@@ -52,8 +52,12 @@ class LossOfParameters:
             raise ValueError("loss='interpolated' needs the model's TrainConfig (its lambda and segment weights)")
         self.names = [n for n, _ in self.model.named_parameters()]
         self.buffers = {n: b for n, b in self.model.named_buffers()}
+        self._wrapper = _LogitsOf(self.model)
         self.weights = [None if self.config is None else frame_weights(g, self.config) for g in self.frames]
         self.directions = None
+        # the sin/cos encoding of each frame's segment pairs depends on no parameter: computed once
+        self.encodings = [self.model.phi_r1.encode_edges(g.edge_u) if hasattr(self.model, "phi_r1") else None
+                          for g in self.frames]
         if self.loss == "interpolated":
             self.directions = [blackbox_score_gradient(self.model, g, self.config, w)
                                for g, w in zip(self.frames, self.weights)]
@@ -66,10 +70,10 @@ class LossOfParameters:
         self.model.eval()
         try:
             state = {f"m.{k}": v for k, v in {**self.buffers, **dict(zip(self.names, theta))}.items()}
-            wrapper = _LogitsOf(self.model)
+            wrapper = self._wrapper
             total = 0.0
             for k, g in enumerate(self.frames):
-                logits = functional_call(wrapper, state, (g.x, g.edge_index, g.edge_u))
+                logits = functional_call(wrapper, state, (g.x, g.edge_index, g.edge_u, self.encodings[k]))
                 if self.loss == "bce":
                     total = total + F.binary_cross_entropy_with_logits(logits, g.y, weight=self.weights[k])
                 else:
@@ -116,8 +120,8 @@ class _LogitsOf(torch.nn.Module):
         super().__init__()
         self.m = model
 
-    def forward(self, x, edge_index, edge_u):
-        return self.m.logits(x, edge_index, edge_u)
+    def forward(self, x, edge_index, edge_u, encoding=None):
+        return self.m.logits(x, edge_index, edge_u, encoding)
 
 
 def hvp(loss: LossOfParameters, theta: list[torch.Tensor], v: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -241,8 +245,8 @@ class Curvature:
 
 def curvature(loss: LossOfParameters, k: int = 2, trace_samples: int = 10, tol: float = 1e-3, seed: int = 0,
               smallest: bool = True) -> tuple[Curvature, np.ndarray]:
-    """Top-k eigenpairs (Lanczos), the smallest eigenvalue (Lanczos, ``which="SA"``; NaN if ``smallest`` is
-    False) and the trace (Hutchinson, ``trace_samples`` Rademacher vectors; NaN if 0) of ``loss``'s Hessian at the
+    """Top-k eigenpairs (Lanczos), the smallest eigenvalue (Lanczos: for k <= 2 in the same run, ``which="BE"``,
+    else a second run, ``which="SA"``; NaN if ``smallest`` is False) and the trace (Hutchinson, ``trace_samples`` Rademacher vectors; NaN if 0) of ``loss``'s Hessian at the
     model's parameters. Returns the summary and the eigenvectors (n x k, flat; :func:`as_direction` shapes them)."""
     import time
 
@@ -257,10 +261,71 @@ def curvature(loss: LossOfParameters, k: int = 2, trace_samples: int = 10, tol: 
         return op.matvec(x)
 
     cop = LinearOperator(op.shape, matvec=counted, dtype=np.float64)
-    vals, vecs = top_eigenpairs_lanczos(loss, k=k, tol=tol, seed=seed, operator=cop)
-    low = float(top_eigenpairs_lanczos(loss, k=1, tol=tol, seed=seed + 1, operator=cop, which="SA")[0][0]) \
-        if smallest else float("nan")
+    if smallest and k <= 2:
+        # one Lanczos run for both ends: eigsh's "BE" with k + 1 values gives the k largest and the smallest
+        from scipy.sparse.linalg import eigsh
+
+        v0 = np.random.default_rng(seed).standard_normal(op.shape[0])
+        both, vecs = eigsh(cop, k=k + 1, which="BE", tol=tol, v0=v0)
+        order = np.argsort(both)
+        low = float(both[order[0]])
+        top = order[1:][::-1]
+        vals, vecs = both[top], vecs[:, top]
+    else:
+        vals, vecs = top_eigenpairs_lanczos(loss, k=k, tol=tol, seed=seed, operator=cop)
+        low = float(top_eigenpairs_lanczos(loss, k=1, tol=tol, seed=seed + 1, operator=cop, which="SA")[0][0]) \
+            if smallest else float("nan")
     tr, se = hutchinson_trace(loss, samples=trace_samples, seed=seed + 2, operator=cop) if trace_samples \
         else (float("nan"), float("nan"))
     return Curvature(loss.loss, len(loss.frames), [float(v) for v in vals], low, tr, se, count["n"],
                      time.perf_counter() - t0), vecs
+
+
+#: version of the curvature computation (part of its cache key)
+CURVATURE_VERSION = 1
+
+
+def curvature_cached(model, frames: list, config, loss: str = "bce", k: int = 2, trace_samples: int = 10,
+                     tol: float = 1e-3, seed: int = 0, cache_dir=None, device: str = "cpu"
+                     ) -> tuple[Curvature, np.ndarray]:
+    """:func:`curvature` of ``LossOfParameters(model, frames, loss, config)``, kept in ``cache_dir`` (one file per
+    model, frames, loss, configuration and settings; written atomically) and read from there when present.
+    ``device``: where the products run (a copy of the model and the frames are moved there)."""
+    import copy
+
+    from pathlib import Path
+
+    from .cache import digest, frames_digest, load_torch, model_digest, save_torch_atomic
+
+    key = digest(model_digest(model), frames_digest(frames), loss, None if config is None else config.to_dict(),
+                 k, trace_samples, tol, seed, CURVATURE_VERSION)[:24]
+    path = None if cache_dir is None else Path(cache_dir) / f"curvature_{loss}_{key}.pt"
+    if path is not None:
+        hit = load_torch(path)
+        if hit is not None:
+            return Curvature(**hit["summary"]), hit["vectors"].numpy()
+    dev = torch.device(device)
+    on = copy.deepcopy(model).to(dev) if dev.type != "cpu" else model
+    frames = frames if dev.type == "cpu" else [g.to(dev) for g in frames]
+    summary, vecs = curvature(LossOfParameters(on, frames, loss, config), k=k,
+                              trace_samples=trace_samples, tol=tol, seed=seed)
+    if path is not None:
+        save_torch_atomic(path, {"summary": summary.to_dict(), "vectors": torch.as_tensor(vecs)})
+    return summary, vecs
+
+
+def _curvature_job(context, item):
+    models, frames, configs, settings = context
+    k, loss = item
+    return curvature_cached(models[k], frames, configs[k], loss, **settings)
+
+
+def curvatures(models: list, frames: list, configs: list, jobs: list[tuple[int, str]], workers: int = 1,
+               threads: int = 1, engine: str | None = "local", progress: bool = True, **settings
+               ) -> list[tuple[Curvature, np.ndarray]]:
+    """:func:`curvature_cached` of every job ``(model index, loss)``, in parallel over jobs (``landscape.jobs``;
+    ``settings``: k, trace_samples, tol, seed, cache_dir, device)."""
+    from .jobs import map_jobs
+
+    return map_jobs(_curvature_job, (models, frames, configs, settings), jobs, workers=workers, threads=threads,
+                    engine=engine, progress=progress, desc="Hessians")

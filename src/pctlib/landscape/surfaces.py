@@ -60,9 +60,10 @@ class PointMetrics:
     of the assignment, paper Eq. 15, the loss PAT is trained on), ``bce`` (the mean over frames of the BCE of the
     scores, PTT's loss), both with the segment weights of ``config`` (a ``TrainConfig``; None: unit weights), and
     ``tpr`` / ``fpr`` of the assigned segments pooled over the frames. The model is a private copy in eval mode:
-    BatchNorm uses the running statistics of θ* at every θ, and the caller's model is never touched."""
+    BatchNorm uses the running statistics of θ* at every θ, and the caller's model is never touched. ``device``:
+    where the model and frames are evaluated (moved there on first use, e.g. inside a worker process)."""
 
-    def __init__(self, model: torch.nn.Module, frames: list, config=None):
+    def __init__(self, model: torch.nn.Module, frames: list, config=None, device: str = "cpu"):
         from .hessian import frame_weights
 
         self.model = copy.deepcopy(model).eval()
@@ -71,6 +72,7 @@ class PointMetrics:
         self.frames = list(frames)
         self.weights = [frame_weights(g, config) if config is not None else None for g in self.frames]
         self.config = None if config is None else config.to_dict()
+        self.device = str(device)
         self._encodings = None
 
     def __getstate__(self):
@@ -95,6 +97,11 @@ class PointMetrics:
         from ..assign.layout import layout_of_graph
         from ..assign.losses import hamming_loss
 
+        if self._encodings is None:
+            dev = torch.device(self.device)
+            self.model.to(dev)
+            self.frames = [g.to(dev) for g in self.frames]
+            self.weights = [None if w is None else w.to(dev) for w in self.weights]
         for p, t in zip(self.model.parameters(), theta):
             p.copy_(t)
         if self._encodings is None:
@@ -188,3 +195,36 @@ def basin_width(values: np.ndarray, rel: float = 0.1) -> float:
         return float("nan")
     low = v.min()
     return float(np.mean(v - low <= rel * abs(low)))
+
+
+def convex_fraction(values: np.ndarray, spacing: tuple[float, float] = (1.0, 1.0)) -> float:
+    """Fraction of the interior grid points at which the surface is locally convex: its finite-difference Hessian
+    (central second differences, the mixed one from the four diagonal neighbours) is positive semidefinite
+    (f_aa >= 0, f_bb >= 0, f_aa f_bb >= f_ab²). NaN when no interior point has finite neighbours. ``spacing``:
+    the grid steps (Δα, Δβ); the sign test does not depend on them unless they differ."""
+    f = np.asarray(values, float)
+    if f.ndim != 2 or min(f.shape) < 3:
+        raise ValueError(f"convex_fraction needs a 2-d grid of at least 3 x 3 points, got shape {f.shape}")
+    da, db = spacing
+    c = f[1:-1, 1:-1]
+    faa = (f[2:, 1:-1] - 2 * c + f[:-2, 1:-1]) / da ** 2
+    fbb = (f[1:-1, 2:] - 2 * c + f[1:-1, :-2]) / db ** 2
+    fab = (f[2:, 2:] - f[2:, :-2] - f[:-2, 2:] + f[:-2, :-2]) / (4 * da * db)
+    ok = np.isfinite(faa) & np.isfinite(fbb) & np.isfinite(fab)
+    if not ok.any():
+        return float("nan")
+    convex = (faa >= 0) & (fbb >= 0) & (faa * fbb >= fab ** 2)
+    return float(convex[ok].mean())
+
+
+def sign_invariant_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two surfaces on the same grid, the largest over the four reflections of ``b``
+    (α → ±α, β → ±β): eigenvectors have no sign, so a surface along (ν, η) and along (−ν, η) are one surface."""
+    a = np.asarray(a, float)
+    best = -np.inf
+    for flip in ((), (0,), (1,), (0, 1)):
+        bb = np.flip(np.asarray(b, float), axis=flip) if flip else np.asarray(b, float)
+        ok = np.isfinite(a) & np.isfinite(bb)
+        if ok.sum() > 2:
+            best = max(best, float(np.corrcoef(a[ok], bb[ok])[0, 1]))
+    return best if np.isfinite(best) else float("nan")
