@@ -124,6 +124,25 @@ def test_ray_engine_runs_grid_inside_run_folder(project, capsys):
     assert (project / "runs" / "g" / ".ray").is_dir()
 
 
+def test_ray_engine_gives_the_notebooks_landscape_jobs_the_same_cluster(project):
+    pytest.importorskip("ray", reason="the ray extra is installed by `make test`; without it this engine is untested")
+    from conftest import write_notebook
+
+    write_notebook(project / "notebooks", "c_engine", "", """
+        import json, operator, os
+        from pathlib import Path
+        from pctlib.landscape.jobs import map_jobs, resolve_engine
+        values = map_jobs(operator.add, 10, [1, 2, 3], workers=2, engine=None, progress=False)
+        Path(results_dir).mkdir(parents=True, exist_ok=True)
+        Path(results_dir, "engine.json").write_text(json.dumps(
+            {"engine": resolve_engine(None), "values": values, "address": os.environ.get("RAY_ADDRESS")}))
+    """)
+    assert run(project, "resources: {num_cpus: 1}\nnotebooks:\n  c_engine: {}\n", "--engine", "ray") == 0
+    (found,) = list(project.glob("results/**/c_engine/**/engine.json")) or list(project.glob("**/engine.json"))
+    info = json.loads(found.read_text())
+    assert info["engine"] == "ray" and info["values"] == [11, 12, 13] and info["address"]
+
+
 def test_a_killed_forced_rerun_leaves_the_previous_results_and_notebook_whole(project):
     import os
     import signal
