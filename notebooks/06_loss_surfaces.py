@@ -301,8 +301,8 @@ save_table(corr, results_dir, "hamming_bce_correlation")
 corr.round(3)
 
 # %% [markdown]
-# What it shows (default params): near θ* both losses of a PTT model fall into the same valley, but away from it
-# they part. Where the scores become uninformative, BCE stays near its bound for constant scores (about ln 2 per
+# What it shows (default params): both losses of a PTT model are low at θ*, but their valleys run in different
+# directions, and away from θ* they part further. Where the scores become uninformative, BCE stays near its bound for constant scores (about ln 2 per
 # segment group) while the assignment becomes arbitrary and the Hamming loss saturates; where the scores become
 # confidently wrong, BCE grows without bound while the Hamming loss is already saturated. A monotone "flattening"
 # of BCE cannot map one onto the other, and the rank correlation over the grid is low. At the PAT models the two
@@ -432,7 +432,9 @@ claims.style.hide(axis="index").set_properties(subset=["claim", "ours"], **{"tex
 # their low-Hamming region on the slice of steepest curvature is a narrow valley where the PAT models sit in wide
 # basins. None of the Hamming surfaces is "mostly convex" at this span: a piecewise-constant loss of a discrete
 # assignment has plateaus, ridges and steps. The paper's second observation, that the task loss follows a flattened
-# prediction loss, holds only in the valley around θ*: away from it an uninformative scorer keeps BCE bounded while
-# its assignments are arbitrary, and no monotone map relates the two. Two caveats weigh on every verdict: our models
+# prediction loss, does not hold on our PTT slices: both losses are low at θ*, but their valleys run in different
+# directions (the rank correlation is low over the grid and lower still in its inner half), and where the scorer
+# becomes uninformative BCE stays bounded while its assignments are arbitrary, so no monotone map relates the two.
+# Two caveats weigh on every verdict: our models
 # trained 120 steps of 4 frames (the paper: 10,000 of 32) and the landscape is measured on one frame (the paper:
 # 100) along a span the paper does not publish; `params/paper.yaml` runs the full protocol.
