@@ -1,0 +1,121 @@
+"""CKA (unbiased minibatch HSIC) against brute-force U-statistics and its invariances; disagreement and d_norm on
+hand-made assignments; the statistics wrappers against scipy, hand formulas and exact permutations."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from pctlib.landscape.similarity import (MinibatchCKA, SimilarityError, disagreement, holm, hsic_unbiased,
+                                         linear_cka, normalised_disagreement, permutation_p, welch_test)
+
+
+def brute_hsic(x, y):
+    """The unbiased HSIC as the U-statistic of Song et al. (2012), summed over distinct index tuples."""
+    k, l = x @ x.T, y @ y.T
+    n = k.shape[0]
+    t1 = np.mean([k[i, j] * l[i, j] for i, j in itertools.permutations(range(n), 2)])
+    t2 = np.mean([k[i, j] * l[q, r] for i, j, q, r in itertools.permutations(range(n), 4)])
+    t3 = np.mean([k[i, j] * l[i, q] for i, j, q in itertools.permutations(range(n), 3)])
+    return t1 + t2 - 2 * t3
+
+
+def gram(x):
+    k = torch.as_tensor(x) @ torch.as_tensor(x).T
+    return k.fill_diagonal_(0.0)
+
+
+def test_unbiased_hsic_equals_the_u_statistic():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((7, 3)), rng.standard_normal((7, 2))
+    assert hsic_unbiased(gram(x), gram(y)) == pytest.approx(brute_hsic(x, y), rel=1e-10)
+    with pytest.raises(SimilarityError, match="at least 4 rows"):
+        hsic_unbiased(gram(x[:3]), gram(y[:3]))
+
+
+def cka_of(x, y, batch=64):
+    acc = MinibatchCKA()
+    for a in range(0, x.shape[0], batch):
+        acc.update(torch.as_tensor(x[a:a + batch]), torch.as_tensor(y[a:a + batch]))
+    return acc.value()
+
+
+def test_cka_identity_invariances_and_a_non_orthogonal_map():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((512, 6))
+    y = x @ rng.standard_normal((6, 5)) + 0.5 * rng.standard_normal((512, 5))
+    assert cka_of(x, x) == pytest.approx(1.0, abs=1e-12)
+    q, _ = np.linalg.qr(rng.standard_normal((5, 5)))
+    base = cka_of(x, y)
+    assert 0.2 < base < 0.99
+    assert cka_of(x, 3.7 * y @ q) == pytest.approx(base, rel=1e-10)  # orthogonal map and isotropic scaling
+    a = np.diag([10.0, 1.0, 1.0, 0.2, 1.0]) + 0.3 * rng.standard_normal((5, 5))
+    assert abs(np.linalg.det(a)) > 1e-3
+    assert abs(cka_of(x, y @ a) - base) > 0.01  # linear CKA is not invariant to a general invertible map
+
+
+def test_minibatch_estimate_agrees_with_full_batch_cka_on_large_data():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((16384, 8))
+    y = np.tanh(x @ rng.standard_normal((8, 6))) + 0.3 * rng.standard_normal((16384, 6))
+    full = linear_cka(torch.as_tensor(x), torch.as_tensor(y))
+    mini = cka_of(x, y, batch=1024)
+    # the stated tolerance: 0.002 at 16 batches of 1,024 rows (measured: 1.8e-4)
+    assert abs(mini - full) <= 0.002, (mini, full)
+
+
+def test_cka_errors_and_undefined_cases():
+    with pytest.raises(SimilarityError, match="at least 4 rows"):
+        MinibatchCKA().update(torch.ones(3, 2), torch.ones(3, 2))
+    with pytest.raises(SimilarityError, match="same rows"):
+        MinibatchCKA().update(torch.ones(8, 2), torch.ones(7, 2))
+    assert np.isnan(MinibatchCKA().value())
+    acc = MinibatchCKA()
+    acc.update(torch.zeros(8, 2), torch.randn(8, 2))  # a dead layer: zero HSIC with itself
+    assert np.isnan(acc.value())
+
+
+def test_disagreement_and_its_normalisation_on_hand_made_assignments():
+    truth = np.array([1, 0, 1, 1])
+    r = normalised_disagreement(np.array([1, 0, 1, 0]), np.array([1, 1, 1, 0]), truth)
+    # d = 1/4; errors 1/4 and 2/4: bounds |q1 - q2| = 1/4 and min(q1 + q2, 1) = 3/4, so d sits at its lower bound
+    assert (r["d"], r["q1"], r["q2"], r["d_min"], r["d_max"], r["d_norm"]) == (0.25, 0.25, 0.5, 0.25, 0.75, 0.0)
+    # each model errs where the other is right: the most disagreement their errors allow
+    r = normalised_disagreement(np.array([0, 1, 1, 1]), np.array([1, 0, 1, 1]), np.ones(4))
+    assert (r["d"], r["d_min"], r["d_max"], r["d_norm"]) == (0.5, 0.0, 0.5, 1.0)
+    # the upper bound saturates at 1
+    r = normalised_disagreement(np.array([0, 0]), np.array([1, 1]), np.array([1, 0]))
+    assert (r["d"], r["d_max"], r["d_norm"]) == (1.0, 1.0, 1.0)
+    # two perfect models: the bounds coincide, d_norm undefined (NaN), d itself 0
+    r = normalised_disagreement(truth, truth.copy(), truth)
+    assert r["d"] == 0.0 and np.isnan(r["d_norm"])
+    assert np.isnan(disagreement(np.array([]), np.array([])))
+    with pytest.raises(SimilarityError, match="different shapes"):
+        disagreement(np.zeros(3), np.zeros(4))
+
+
+def test_welch_wrapper_reproduces_scipy_and_the_hand_formula():
+    a = [0.12, 0.15, 0.11, 0.18, 0.14]
+    b = [0.19, 0.22, 0.17, 0.25]
+    r = welch_test(a, b, alternative="less")
+    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
+    t = (np.mean(a) - np.mean(b)) / np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    assert r["t"] == pytest.approx(t, rel=1e-12) and r["df"] == pytest.approx(df, rel=1e-12)
+    assert r["p"] == pytest.approx(stats.t.cdf(t, df), rel=1e-10)
+    for alt in ("less", "greater", "two-sided"):
+        ref = stats.ttest_ind(a, b, equal_var=False, alternative=alt)
+        assert welch_test(a, b, alt)["p"] == pytest.approx(ref.pvalue, rel=1e-12)
+    with pytest.raises(SimilarityError, match="at least 2 values"):
+        welch_test([1.0], [1.0, 2.0])
+
+
+def test_permutation_p_is_exact_on_small_groups_and_holm_by_hand():
+    # 4 values in groups of 2: 6 relabellings, the observed difference -2 is the single smallest
+    assert permutation_p([1.0, 2.0], [3.0, 4.0], "less") == pytest.approx(1 / 6)
+    assert permutation_p([1.0, 2.0], [3.0, 4.0], "greater") == pytest.approx(1.0)
+    reject, adjusted = holm([0.01, 0.04, 0.03])
+    # sorted 0.01, 0.03, 0.04 times 3, 2, 1 = 0.03, 0.06, 0.04; running maximum 0.03, 0.06, 0.06
+    assert np.allclose(adjusted, [0.03, 0.06, 0.06]) and list(reject) == [True, False, False]
