@@ -119,3 +119,41 @@ def test_permutation_p_is_exact_on_small_groups_and_holm_by_hand():
     reject, adjusted = holm([0.01, 0.04, 0.03])
     # sorted 0.01, 0.03, 0.04 times 3, 2, 1 = 0.03, 0.06, 0.04; running maximum 0.03, 0.06, 0.06
     assert np.allclose(adjusted, [0.03, 0.06, 0.06]) and list(reject) == [True, False, False]
+
+
+def test_layer_activations_hook_the_named_layers_on_the_same_rows(data):
+    from pctlib.landscape.similarity import LAYERS, layer_activations, layer_cka, sample_rows
+    from pctlib.models.interaction_network import EdgeScorer, ModelConfig
+
+    tr, _, norm = data
+    torch.manual_seed(0)
+    a = EdgeScorer(ModelConfig(hidden=8, encoding_dim=8), norm["x_mean"], norm["x_std"])
+    torch.manual_seed(1)
+    b = EdgeScorer(ModelConfig(hidden=8, encoding_dim=8), norm["x_mean"], norm["x_std"])
+    for m in (a, b):
+        m.train()
+        with torch.no_grad():
+            m.logits(tr[2].x, tr[2].edge_index, tr[2].edge_u)
+    before = {k: v.clone() for k, v in a.state_dict().items()}
+    frames = [tr[0], tr[1]]
+    acts = layer_activations(a, frames, rows_per_graph=20)
+    assert a.training and all(torch.equal(before[k], v) for k, v in a.state_dict().items())
+    assert set(acts) == set(LAYERS)
+    # the last layer's output is the logit: the hooked rows are the logits of the sampled segments
+    a.eval()
+    with torch.no_grad():
+        want = torch.cat([a.logits(g.x, g.edge_index, g.edge_u)[torch.as_tensor(
+            sample_rows(g.x.shape[0], k, 20))] for k, g in enumerate(frames)])
+    a.train()
+    assert torch.allclose(acts["phi_r2.lin2"].squeeze(1), want.double(), atol=1e-6)
+    n_seg = sum(min(20, g.x.shape[0]) for g in frames)
+    assert acts["phi_o.lin0"].shape == (n_seg, 8) and acts["phi_r1.rest.lin1"].shape[0] <= 40
+    # a model against itself (another copy) is identical on every layer; against another seed it is not
+    copy = EdgeScorer(a.config, norm["x_mean"], norm["x_std"])
+    copy.load_state_dict(a.state_dict())
+    same = layer_cka(acts, layer_activations(copy, frames, rows_per_graph=20), batch=16)
+    assert all(v == pytest.approx(1.0, abs=1e-9) for v in same.values())
+    other = layer_cka(acts, layer_activations(b, frames, rows_per_graph=20), batch=16)
+    assert all(v < 0.999 for v in other.values())
+    with pytest.raises(SimilarityError, match="no layer"):
+        layer_activations(a, frames, layers=("phi_x.lin0",))

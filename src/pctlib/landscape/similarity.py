@@ -12,8 +12,10 @@ an unbiased estimate of HSIC (Song et al. 2012; needs n ≥ 4), and over minibat
 
 Functional: the disagreement of two models' predictions (Eq. 5), here the assignments of the segments (0/1), its
 bounds |q₁ − q₂| ≤ d ≤ min(q₁ + q₂, 1) by the two error rates (Eq. 6), and the min-max normalised disagreement
-d_norm = (d − min) / (max − min) (Eq. 7). This module holds the estimators and the statistics; collecting the
-activations of named layers and the jobs over model pairs build on it.
+d_norm = (d − min) / (max − min) (Eq. 7). Activations come from forward hooks on the named layers
+(:data:`LAYERS`: the output of every linear layer of φ_R1, φ_O and φ_R2), models in eval mode, at most
+``rows_per_graph`` rows per frame and layer (paper App. D: 80), the same rows for every model (chosen from the frame
+and the layer's row count, never from the model).
 """
 
 from __future__ import annotations
@@ -142,3 +144,71 @@ def holm(pvalues, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
 
     reject, adjusted, _, _ = multipletests(np.asarray(pvalues, float), alpha=alpha, method="holm")
     return reject, adjusted
+
+
+#: the hooked layers: the output of each linear layer (before its BatchNorm) of phi_R1 (rows: segment pairs of the
+#: line graph), phi_O and phi_R2 (rows: segments)
+LAYERS = ("phi_r1.lin0_out", "phi_r1.rest.lin1", "phi_r1.rest.lin2", "phi_o.lin0", "phi_o.lin1", "phi_o.lin2",
+          "phi_r2.lin0", "phi_r2.lin1", "phi_r2.lin2")
+
+
+def sample_rows(n: int, frame: int, rows_per_graph: int, seed: int = 0) -> np.ndarray:
+    """Indices of at most ``rows_per_graph`` of ``n`` rows, sorted, drawn without replacement from a generator
+    seeded by (seed, frame, n): the same for every model and for every layer with n rows."""
+    if n <= rows_per_graph:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([seed, frame, n]).choice(n, rows_per_graph, replace=False))
+
+
+@torch.no_grad()
+def layer_activations(model: torch.nn.Module, frames: list, layers=LAYERS, rows_per_graph: int = 80,
+                      seed: int = 0) -> dict[str, torch.Tensor]:
+    """The sampled activations (rows x width, float64) of each named layer over ``frames``, the model in eval mode
+    (its mode is restored; nothing of it changes). A layer name that the model lacks is an error naming it."""
+    modules = dict(model.named_modules())
+    missing = [n for n in layers if n not in modules]
+    if missing:
+        raise SimilarityError(f"the model has no layer(s) {missing}; known: {[n for n in modules if n]}")
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
+    frame_index = {"k": 0}
+
+    def hook(name):
+        def store(_module, _inputs, output):
+            rows = sample_rows(output.shape[0], frame_index["k"], rows_per_graph, seed)
+            out[name].append(output.detach()[torch.as_tensor(rows, device=output.device)].to(torch.float64).cpu())
+        return store
+
+    handles = [modules[n].register_forward_hook(hook(n)) for n in layers]
+    was = model.training
+    model.eval()
+    try:
+        for k, g in enumerate(frames):
+            frame_index["k"] = k
+            model.logits(g.x, g.edge_index, g.edge_u)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was)
+    return {n: torch.cat(v) for n, v in out.items()}
+
+
+def layer_cka(acts_a: dict[str, torch.Tensor], acts_b: dict[str, torch.Tensor], batch: int = 1024,
+              seed: int = 0) -> dict[str, float]:
+    """Minibatch CKA (unbiased HSIC) per layer of two models' activations of the same rows: the rows are shuffled
+    (one permutation for both models, seeded) and cut into minibatches of ``batch``; a last minibatch of fewer
+    than 4 rows is left out (the estimator needs 4)."""
+    out = {}
+    for name, a in acts_a.items():
+        b = acts_b[name]
+        if a.shape[0] != b.shape[0]:
+            raise SimilarityError(f"{name}: {a.shape[0]} and {b.shape[0]} rows; the two models must see the same rows")
+        perm = torch.as_tensor(np.random.default_rng(seed).permutation(a.shape[0]))
+        acc = MinibatchCKA()
+        for start in range(0, a.shape[0], batch):
+            idx = perm[start:start + batch]
+            if idx.numel() >= 4:
+                acc.update(a[idx], b[idx])
+        if acc.batches == 0:
+            raise SimilarityError(f"{name}: only {a.shape[0]} rows; CKA needs a minibatch of at least 4")
+        out[name] = acc.value()
+    return out
