@@ -157,3 +157,33 @@ def test_layer_activations_hook_the_named_layers_on_the_same_rows(data):
     assert all(v < 0.999 for v in other.values())
     with pytest.raises(SimilarityError, match="no layer"):
         layer_activations(a, frames, layers=("phi_x.lin0",))
+
+
+def test_pair_similarity_of_a_model_with_itself_and_with_another(data):
+    from pctlib.assign.batch import assign_scores
+    from pctlib.assign.layout import layout_of_graph
+    from pctlib.landscape.similarity import model_view, pair_similarity
+    from pctlib.models.interaction_network import EdgeScorer, ModelConfig
+
+    tr, va, norm = data
+    models = []
+    for s in (0, 1):
+        torch.manual_seed(s)
+        m = EdgeScorer(ModelConfig(hidden=8, encoding_dim=8), norm["x_mean"], norm["x_std"])
+        m.train()
+        with torch.no_grad():
+            m.logits(tr[2].x, tr[2].edge_index, tr[2].edge_u)
+        models.append(m.eval())
+    frames = [tr[0], tr[1]]
+    va_a, va_b = (model_view(m, frames, rows_per_graph=30) for m in models)
+    self_pair = pair_similarity(va_a, model_view(models[0], frames, rows_per_graph=30), batch=16)
+    assert self_pair["d"] == 0.0 and all(v == pytest.approx(1.0) for v in self_pair["cka"].values())
+    r = pair_similarity(va_a, va_b, batch=16)
+    # by hand: the two models' assignments of the frames' segments
+    ys = [np.concatenate([assign_scores(torch.sigmoid(m.logits(g.x, g.edge_index, g.edge_u)).detach().numpy(),
+                                        layout_of_graph(g)) for g in frames]) for m in models]
+    truth = np.concatenate([g.y.numpy() for g in frames])
+    assert r["d"] == pytest.approx(np.mean(ys[0] != ys[1])) and r["q2"] == pytest.approx(np.mean(ys[1] != truth))
+    assert r["d_min"] <= r["d"] <= r["d_max"] and 0.0 <= r["d_norm"] <= 1.0
+    with pytest.raises(SimilarityError, match="different frames"):
+        pair_similarity(va_a, model_view(models[1], [tr[1], tr[0]], rows_per_graph=30))

@@ -212,3 +212,42 @@ def layer_cka(acts_a: dict[str, torch.Tensor], acts_b: dict[str, torch.Tensor], 
             raise SimilarityError(f"{name}: only {a.shape[0]} rows; CKA needs a minibatch of at least 4")
         out[name] = acc.value()
     return out
+
+
+@dataclass
+class ModelView:
+    """What the similarity of a model to others needs: its sampled layer activations and its assignment of every
+    segment of the frames (concatenated), with the truth."""
+
+    activations: dict
+    assignment: np.ndarray
+    truth: np.ndarray
+
+
+def model_view(model: torch.nn.Module, frames: list, layers=LAYERS, rows_per_graph: int = 80,
+               seed: int = 0) -> ModelView:
+    """:func:`layer_activations` and the assignment (``assign.batch.assign_scores`` of the eval-mode scores) of
+    ``model`` on ``frames``."""
+    from ..assign.batch import assign_scores
+    from ..assign.layout import layout_of_graph
+
+    acts = layer_activations(model, frames, layers, rows_per_graph, seed)
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            ys = [assign_scores(torch.sigmoid(model.logits(g.x, g.edge_index, g.edge_u)).cpu().numpy(),
+                                layout_of_graph(g)) for g in frames]
+    finally:
+        model.train(was)
+    truth = np.concatenate([g.y.cpu().numpy().astype(np.int8) for g in frames])
+    return ModelView(acts, np.concatenate(ys).astype(np.int8), truth)
+
+
+def pair_similarity(a: ModelView, b: ModelView, batch: int = 1024, seed: int = 0) -> dict:
+    """CKA per layer and the (normalised) disagreement of the assignments of two models on the same frames:
+    ``{"cka": {layer: value}, "d": ..., "q1": ..., "q2": ..., "d_min": ..., "d_max": ..., "d_norm": ...}``."""
+    if not np.array_equal(a.truth, b.truth):
+        raise SimilarityError("the two views are of different frames")
+    return {"cka": layer_cka(a.activations, b.activations, batch, seed),
+            **normalised_disagreement(a.assignment, b.assignment, a.truth)}
