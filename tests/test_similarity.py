@@ -187,3 +187,26 @@ def test_pair_similarity_of_a_model_with_itself_and_with_another(data):
     assert r["d_min"] <= r["d"] <= r["d_max"] and 0.0 <= r["d_norm"] <= 1.0
     with pytest.raises(SimilarityError, match="different frames"):
         pair_similarity(va_a, model_view(models[1], [tr[1], tr[0]], rows_per_graph=30))
+
+
+def test_pair_tables_cover_every_pair_in_parallel_and_reuse_cached_views(data, tmp_path, monkeypatch):
+    import pctlib.landscape.similarity as S
+    from pctlib.models.interaction_network import EdgeScorer, ModelConfig
+
+    tr, _, norm = data
+    models = []
+    for s in (0, 1, 2):
+        torch.manual_seed(s)
+        models.append(EdgeScorer(ModelConfig(hidden=8, encoding_dim=8), norm["x_mean"], norm["x_std"]).eval())
+    frames = [tr[0], tr[1]]
+    kw = dict(rows_per_graph=30, batch=16, cache_dir=tmp_path, progress=False)
+    cka, dis = S.pair_tables(["a", "b", "c"], models, frames, workers=2, **kw)
+    assert len(dis) == 3 and set(zip(dis.model_a, dis.model_b)) == {("a", "b"), ("a", "c"), ("b", "c")}
+    assert len(cka) == 3 * len(S.LAYERS) and cka["cka"].between(-1, 1.0000001).all()
+    assert len(list(tmp_path.glob("view_*.pt"))) == 3
+    # a rerun reads the views (no forward pass) and gives the same tables, also sequentially
+    monkeypatch.setattr(S, "model_view", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+    cka2, dis2 = S.pair_tables(["a", "b", "c"], models, frames, workers=1, **kw)
+    assert cka2.equals(cka) and dis2.equals(dis)
+    with pytest.raises(SimilarityError, match="name each model once"):
+        S.pair_tables(["a", "a", "c"], models, frames, **kw)

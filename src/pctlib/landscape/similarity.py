@@ -251,3 +251,60 @@ def pair_similarity(a: ModelView, b: ModelView, batch: int = 1024, seed: int = 0
         raise SimilarityError("the two views are of different frames")
     return {"cka": layer_cka(a.activations, b.activations, batch, seed),
             **normalised_disagreement(a.assignment, b.assignment, a.truth)}
+
+
+#: version of the similarity computations (part of the cache keys)
+SIMILARITY_VERSION = 1
+
+
+def _view_job(context, k):
+    models, frames, settings, cache_dir = context
+    return model_view_cached(models[k], frames, cache_dir=cache_dir, **settings)
+
+
+def model_view_cached(model, frames: list, layers=LAYERS, rows_per_graph: int = 80, seed: int = 0,
+                      cache_dir=None) -> ModelView:
+    """:func:`model_view`, kept in ``cache_dir`` (one file per model digest, frames digest and settings; written
+    atomically) and read from there when present."""
+    from pathlib import Path
+
+    from .cache import digest, frames_digest, load_torch, model_digest, save_torch_atomic
+
+    key = digest(model_digest(model), frames_digest(frames), list(layers), rows_per_graph, seed,
+                 SIMILARITY_VERSION)[:24]
+    path = None if cache_dir is None else Path(cache_dir) / f"view_{key}.pt"
+    if path is not None:
+        hit = load_torch(path)
+        if hit is not None:
+            return ModelView(hit["activations"], hit["assignment"].numpy(), hit["truth"].numpy())
+    view = model_view(model, frames, layers, rows_per_graph, seed)
+    if path is not None:
+        save_torch_atomic(path, {"activations": view.activations, "assignment": torch.as_tensor(view.assignment),
+                                 "truth": torch.as_tensor(view.truth)})
+    return view
+
+
+def pair_tables(labels: list[str], models: list, frames: list, layers=LAYERS, rows_per_graph: int = 80,
+                batch: int = 1024, seed: int = 0, cache_dir=None, workers: int = 1, threads: int = 1,
+                engine: str | None = "local", progress: bool = True):
+    """Every unordered pair of ``models`` (labels give their names): the tidy tables (model_a, model_b, layer,
+    cka) and (model_a, model_b, d, q_a, q_b, d_min, d_max, d_norm). The models' views (the forward passes, the
+    costly part) run in parallel (``landscape.jobs``) and are cached; the pairs are computed from them."""
+    import pandas as pd
+
+    from .jobs import map_jobs
+
+    if len(set(labels)) != len(labels) or len(labels) != len(models):
+        raise SimilarityError("labels must name each model once")
+    settings = dict(layers=tuple(layers), rows_per_graph=rows_per_graph, seed=seed)
+    views = map_jobs(_view_job, (models, frames, settings, cache_dir), list(range(len(models))), workers=workers,
+                     threads=threads, engine=engine, progress=progress, desc="model views")
+    cka_rows, dis_rows = [], []
+    for i in range(len(models)):
+        for j in range(i + 1, len(models)):
+            r = pair_similarity(views[i], views[j], batch, seed)
+            cka_rows += [{"model_a": labels[i], "model_b": labels[j], "layer": n, "cka": v}
+                         for n, v in r["cka"].items()]
+            dis_rows.append({"model_a": labels[i], "model_b": labels[j], "d": r["d"], "q_a": r["q1"],
+                             "q_b": r["q2"], "d_min": r["d_min"], "d_max": r["d_max"], "d_norm": r["d_norm"]})
+    return pd.DataFrame(cka_rows), pd.DataFrame(dis_rows)
