@@ -210,3 +210,44 @@ def test_pair_tables_cover_every_pair_in_parallel_and_reuse_cached_views(data, t
     assert cka2.equals(cka) and dis2.equals(dis)
     with pytest.raises(SimilarityError, match="name each model once"):
         S.pair_tables(["a", "a", "c"], models, frames, **kw)
+
+
+def test_combination_tests_match_direct_welch_tests_and_holm():
+    from pctlib.landscape.similarity import combination, combination_tests
+
+    order = ["PTT", "PAT λ=25"]
+    assert combination("PAT λ=25", "PTT", order) == "PTT | PAT λ=25"
+    values = [0.10, 0.12, 0.11, 0.20, 0.22, 0.25, 0.16, 0.18]
+    groups = ["A"] * 3 + ["B"] * 3 + ["C"] * 2
+    t = combination_tests(values, groups, resamples=200)
+    assert len(t) == 6 and set(t["a"]) == {"A", "B", "C"}
+    row = t[(t["a"] == "A") & (t["b"] == "B")].iloc[0]
+    ref = stats.ttest_ind(values[:3], values[3:6], equal_var=False, alternative="less")
+    assert row["t"] == pytest.approx(ref.statistic) and row["p"] == pytest.approx(ref.pvalue)
+    assert np.allclose(t["p_holm"], holm(t["p"].to_numpy())[1])
+    # a group of one value is left out
+    assert "D" not in set(combination_tests(values + [0.3], groups + ["D"], resamples=50)["a"])
+
+
+def test_seed_bootstrap_resamples_training_runs():
+    import pandas as pd
+
+    from pctlib.landscape.similarity import seed_bootstrap
+
+    rows = []
+    for conf, base in (("X", 0.10), ("Y", 0.20)):
+        for i in range(3):
+            for j in range(i + 1, 3):
+                rows.append({"conf_a": conf, "seed_a": i, "conf_b": conf, "seed_b": j, "group": conf,
+                             "d": base + 0.01 * (i + j)})
+    df = pd.DataFrame(rows)
+    r = seed_bootstrap(df, "X", "Y", resamples=300)
+    assert r["difference"] == pytest.approx(-0.10)
+    assert r["low"] <= r["difference"] <= r["high"] and r["high"] < 0 and r["share_below_0"] == 1.0
+    # without spread within groups every resample gives the same difference (resamples leaving a group with no
+    # pair of distinct models drop out)
+    flat = df.assign(d=np.where(df["group"] == "X", 0.1, 0.3))
+    r = seed_bootstrap(flat, "X", "Y", resamples=100)
+    assert r["low"] == pytest.approx(-0.2) and r["high"] == pytest.approx(-0.2)
+    with pytest.raises(SimilarityError, match="no pairs"):
+        seed_bootstrap(df, "X", "Z")

@@ -308,3 +308,79 @@ def pair_tables(labels: list[str], models: list, frames: list, layers=LAYERS, ro
             dis_rows.append({"model_a": labels[i], "model_b": labels[j], "d": r["d"], "q_a": r["q1"],
                              "q_b": r["q2"], "d_min": r["d_min"], "d_max": r["d_max"], "d_norm": r["d_norm"]})
     return pd.DataFrame(cka_rows), pd.DataFrame(dis_rows)
+
+
+def combination(conf_a: str, conf_b: str, order: list[str]) -> str:
+    """The label of a configuration pair, its two configurations in ``order`` (e.g. ``PTT | PAT λ=25``)."""
+    a, b = sorted((conf_a, conf_b), key=order.index)
+    return f"{a} | {b}"
+
+
+def combination_tests(values, groups, order: list[str] | None = None, resamples: int = 1000,
+                      seed: int = 0):
+    """Fig. 10 of the paper: for every ordered pair of groups (a, b) of pair values (disagreements of the model
+    pairs of each configuration combination), Welch's one-sided test of H₁: mean(a) < mean(b), its permutation
+    p-value (``resamples``) and Holm's adjustment over all tests of the table. Groups with fewer than 2 values are
+    left out. The values of one group share models (a model is in several pairs), so they are not independent:
+    the p-values are indicative, and :func:`seed_bootstrap` gives the robust check."""
+    import pandas as pd
+
+    values, groups = np.asarray(values, float), np.asarray(groups)
+    order = order or list(dict.fromkeys(groups.tolist()))
+    usable = [g for g in order if (groups == g).sum() >= 2]
+    rows = []
+    for ga in usable:
+        for gb in usable:
+            if ga == gb:
+                continue
+            a, b = values[groups == ga], values[groups == gb]
+            w = welch_test(a, b, "less")
+            rows.append({"a": ga, "b": gb, "mean_a": float(a.mean()), "mean_b": float(b.mean()), "t": w["t"],
+                         "df": w["df"], "p": w["p"], "p_perm": permutation_p(a, b, "less", resamples, seed),
+                         "n_a": w["n_a"], "n_b": w["n_b"]})
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["p_holm"] = holm(out["p"].to_numpy())[1]
+    return out
+
+
+def seed_bootstrap(pairs, group_a: str, group_b: str, value: str = "d", resamples: int = 1000, seed: int = 0,
+                   level: float = 0.95) -> dict[str, float]:
+    """Seed-level (cluster) bootstrap of mean(value | group_a) − mean(value | group_b) over model pairs.
+
+    ``pairs``: a table with ``conf_a``, ``seed_a``, ``conf_b``, ``seed_b``, ``group`` and ``value``. Each resample
+    draws, for every configuration, its seeds with replacement; a model pair then counts as often as the product of
+    its two models' draws (pairs of a model with itself do not exist, so none are made). This resamples the unit
+    that is independent — the training run — instead of the pairs, which share models. Returns the observed
+    difference, the percentile interval at ``level`` and the share of resamples with a difference below 0."""
+    df = pairs.reset_index(drop=True)
+    confs = sorted(set(df["conf_a"]) | set(df["conf_b"]))
+    seeds = {c: sorted(set(df.loc[df["conf_a"] == c, "seed_a"]) | set(df.loc[df["conf_b"] == c, "seed_b"]))
+             for c in confs}
+    in_a, in_b = (df["group"] == group_a).to_numpy(), (df["group"] == group_b).to_numpy()
+    if in_a.sum() == 0 or in_b.sum() == 0:
+        raise SimilarityError(f"no pairs in group {group_a!r} or {group_b!r}")
+    v = df[value].to_numpy(float)
+
+    def diff(weights):
+        wa, wb = weights * in_a, weights * in_b
+        if wa.sum() == 0 or wb.sum() == 0:
+            return np.nan
+        return float((wa * v).sum() / wa.sum() - (wb * v).sum() / wb.sum())
+
+    rng = np.random.default_rng(seed)
+    observed = diff(np.ones(len(df)))
+    draws = []
+    for _ in range(resamples):
+        count = {}
+        for c in confs:
+            picked = rng.choice(seeds[c], size=len(seeds[c]), replace=True)
+            for s in seeds[c]:
+                count[(c, s)] = int((picked == s).sum())
+        w = np.array([count[(r.conf_a, r.seed_a)] * count[(r.conf_b, r.seed_b)] for r in df.itertuples()], float)
+        draws.append(diff(w))
+    draws = np.array(draws)
+    draws = draws[np.isfinite(draws)]
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2]) if draws.size else (np.nan, np.nan)
+    return {"difference": observed, "low": float(lo), "high": float(hi),
+            "share_below_0": float(np.mean(draws < 0)) if draws.size else float("nan"), "resamples": int(draws.size)}
