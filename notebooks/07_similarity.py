@@ -1,0 +1,295 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Loss landscape II: representational and functional similarity
+#
+# Models of equal accuracy can still differ in *what* they compute and in *which* segments they assign. Kortus et
+# al. (2024, Sec. 5.3) measure both for every pair of trained models: the similarity of their internal
+# representations by linear CKA (Kornblith et al. 2019) and the share of segments on which their assignments
+# disagree (prediction churn; Eq. 5), normalised by the bounds the two error rates allow (Eq. 6–7):
+#
+# $$d = \mathbb{E}\,\mathbf{1}\{y_1 \neq y_2\}, \qquad |q_1 - q_2| \le d \le \min(q_1 + q_2, 1), \qquad
+#   d_{\mathrm{norm}} = \frac{d - |q_1 - q_2|}{\min(q_1 + q_2, 1) - |q_1 - q_2|}.$$
+#
+# CKA uses the unbiased HSIC estimator accumulated over minibatches (Nguyen et al. 2020), with activations of
+# every linear layer of φ_R1, φ_O and φ_R2 taken by forward hooks, the models in eval mode, at most 80 rows per
+# frame and layer (App. D), the same rows for both models of a pair (`pctlib.landscape.similarity`). The
+# statistics are those of App. F — Welch's one-sided t-test of "a < b" between the configuration combinations
+# (Fig. 10) — with permutation p-values and Holm's correction beside them, and a bootstrap over training runs
+# (seeds) as the robust check: the pairs share models, so their disagreements are not independent samples.
+
+# %% tags=["parameters"]
+params_name = "interactive"  # set by the runner
+results_dir = "../results/interactive/07_similarity"  # set by the runner
+run_key = "main"  # set by the runner
+frames = 10  # training frames (spread evenly over the phantoms' training sets); the paper: 100
+rows_per_graph = 80  # rows sampled per frame and layer for CKA (paper App. D)
+batch = 1024  # CKA minibatch rows
+resamples = 1000  # permutation resamples per test
+bootstrap = 1000  # seed-level bootstrap resamples
+workers = 2  # processes (or Ray tasks) for the models' forward passes
+threads = 1
+engine = None  # None: local process pool, or Ray under `pctlib run --engine ray`
+dpi = 110
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from pctlib.allocator import keep_freed_memory
+from pctlib.landscape.similarity import (LAYERS, combination, combination_tests, pair_tables, seed_bootstrap)
+from pctlib.landscape.summary import describe, tidy_summary
+from pctlib.paths import find_project_root
+from pctlib.report import save_figure, save_json, save_table
+from pctlib.training.data import DataSpec, prepare
+from pctlib.training.loop import validation_indices
+from pctlib.zoo import Zoo
+
+torch.set_num_threads(workers * threads)
+keep_freed_memory()
+root = find_project_root(Path(results_dir).resolve())
+cache = root / "runs" / params_name / "07_similarity" / run_key / "cache"
+zoo = Zoo.from_results(root, params_name).checked()
+first = zoo.models[0]
+train = prepare(DataSpec(**{k: (tuple(v) if k == "phantoms" else v) for k, v in first.data["train"].items()}),
+                root / "data", progress=False)
+frame_ids = validation_indices(train, frames)
+sim_frames = [train[i] for i in frame_ids]
+models = [m.load() for m in zoo.models]
+labels = [f"{m.configuration} s{m.seed}" for m in zoo.models]
+order = list(zoo.configurations())
+print(f"{len(models)} models, {len(models) * (len(models) - 1) // 2} pairs; training frames {frame_ids}")
+
+# %% [markdown]
+# ## All pairs
+
+# %%
+cka, dis = pair_tables(labels, models, sim_frames, rows_per_graph=rows_per_graph, batch=batch, cache_dir=cache,
+                       workers=workers, threads=threads, engine=engine)
+info = {lab: (m.configuration, m.seed, m.mode) for lab, m in zip(labels, zoo.models)}
+
+
+def annotate(df):
+    df = df.copy()
+    df["conf_a"] = [info[x][0] for x in df["model_a"]]
+    df["seed_a"] = [info[x][1] for x in df["model_a"]]
+    df["conf_b"] = [info[x][0] for x in df["model_b"]]
+    df["seed_b"] = [info[x][1] for x in df["model_b"]]
+    df["combination"] = [combination(a, b, order) for a, b in zip(df["conf_a"], df["conf_b"])]
+    modes = [(info[a][2], info[b][2]) for a, b in zip(df["model_a"], df["model_b"])]
+    df["kind"] = ["within configuration" if ca == cb else ("PTT ↔ PAT" if ma != mb else "PAT ↔ PAT, other λ")
+                  for ca, cb, (ma, mb) in zip(df["conf_a"], df["conf_b"], modes)]
+    return df
+
+
+dis = annotate(dis)
+cka = annotate(cka)
+mean_cka = cka.groupby(["model_a", "model_b"], sort=False)["cka"].mean().rename("mean_cka").reset_index()
+dis = dis.merge(mean_cka, on=["model_a", "model_b"])
+save_table(cka, results_dir, "cka_pairs")
+save_table(dis, results_dir, "disagreement_pairs")
+dis[["model_a", "model_b", "d", "d_norm", "mean_cka", "kind"]].round(4).head(12)
+
+# %% [markdown]
+# ## Fig. 7: every pair, then by configuration
+#
+# Top: mean CKA over the nine layers (↑ more similar) and d_norm (↓ more stable) for every pair of models. Bottom:
+# the same averaged over the seed pairs of each combination of configurations (the diagonal: pairs of one
+# configuration across seeds).
+
+# %%
+n = len(labels)
+idx = {lab: k for k, lab in enumerate(labels)}
+mats = {key: np.full((n, n), np.nan) for key in ("mean_cka", "d_norm", "d")}
+for r in dis.itertuples():
+    for key in mats:
+        mats[key][idx[r.model_a], idx[r.model_b]] = mats[key][idx[r.model_b], idx[r.model_a]] = getattr(r, key)
+groups = {key: np.full((len(order), len(order)), np.nan) for key in mats}
+for (ca, cb), g in dis.groupby(["conf_a", "conf_b"]):
+    i, j = order.index(ca), order.index(cb)
+    for key in groups:
+        groups[key][i, j] = groups[key][j, i] = g[key].mean()
+fig, axes = plt.subplots(2, 3, figsize=(15, 9.5))
+for c, (key, title, cmap) in enumerate((("mean_cka", "CKA (mean over layers) ↑", "viridis"),
+                                        ("d_norm", "normalised disagreement ↓", "magma_r"),
+                                        ("d", "disagreement ↓", "magma_r"))):
+    im = axes[0, c].imshow(mats[key], cmap=cmap)
+    axes[0, c].set_xticks(range(n), labels, rotation=90, fontsize=7)
+    axes[0, c].set_yticks(range(n), labels, fontsize=7)
+    axes[0, c].set_title(title)
+    fig.colorbar(im, ax=axes[0, c], fraction=0.046)
+    im = axes[1, c].imshow(groups[key], cmap=cmap)
+    for i in range(len(order)):
+        for j in range(len(order)):
+            if np.isfinite(groups[key][i, j]):
+                axes[1, c].text(j, i, f"{groups[key][i, j]:.3f}", ha="center", va="center", fontsize=8,
+                                color="white" if key == "mean_cka" else "black")
+    axes[1, c].set_xticks(range(len(order)), order, rotation=45, fontsize=8)
+    axes[1, c].set_yticks(range(len(order)), order, fontsize=8)
+    fig.colorbar(im, ax=axes[1, c], fraction=0.046)
+fig.tight_layout()
+save_figure(fig, results_dir, "fig7_similarity", dpi=dpi)
+
+# %% [markdown]
+# ## CKA layer by layer
+
+# %%
+by_layer = cka.groupby(["kind", "layer"], sort=False)["cka"].agg(["mean", "std", "count"]).reset_index()
+save_table(by_layer, results_dir, "cka_by_layer")
+fig, ax = plt.subplots(figsize=(9, 3.8))
+for kind, g in by_layer.groupby("kind", sort=False):
+    g = g.set_index("layer").reindex(LAYERS)
+    ax.errorbar(range(len(LAYERS)), g["mean"], yerr=g["std"], marker="o", capsize=3, label=kind)
+ax.set_xticks(range(len(LAYERS)), LAYERS, rotation=30, fontsize=8)
+ax.set_ylabel("CKA (mean ± std over pairs)")
+ax.grid(alpha=0.3)
+ax.legend()
+fig.tight_layout()
+save_figure(fig, results_dir, "cka_by_layer", dpi=dpi)
+
+# %% [markdown]
+# ## Fig. 10: does disagreement differ between combinations?
+#
+# For every ordered pair of configuration combinations (a, b) with at least two model pairs each: Welch's t and the
+# one-sided p-value of H₁ "mean d of a < mean d of b", the permutation p-value, and Holm's adjustment over the
+# whole table.
+
+# %%
+tests = combination_tests(dis["d"], dis["combination"], resamples=resamples)
+save_table(tests, results_dir, "fig10_welch_tests")
+if len(tests):
+    combos = list(dict.fromkeys(tests["a"]))
+    tmat = tests.pivot(index="b", columns="a", values="t").reindex(index=combos, columns=combos)
+    pmat = tests.pivot(index="b", columns="a", values="p").reindex(index=combos, columns=combos)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6))
+    for ax, m, title, cmap in ((axes[0], tmat, "t-statistic (a < b)", "coolwarm"),
+                               (axes[1], pmat, "one-sided p-value (a < b)", "viridis_r")):
+        im = ax.imshow(m.to_numpy(float), cmap=cmap)
+        ax.set_xticks(range(len(combos)), combos, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(combos)), combos, fontsize=7)
+        ax.set_xlabel("a")
+        ax.set_ylabel("b")
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    save_figure(fig, results_dir, "fig10_welch_tests", dpi=dpi)
+tests.round(4).head(20)
+
+# %% [markdown]
+# ## The robust check: resampling training runs
+#
+# A model is part of several pairs, so pair values are correlated and the pair-level tests overstate the evidence.
+# The bootstrap below resamples seeds within each configuration (every pair weighted by how often its two models
+# were drawn) and gives a 95 % interval for the difference of the mean disagreements.
+
+# %%
+boot_rows = []
+
+
+def boot(name, frame, a, b, column):
+    try:
+        r = seed_bootstrap(frame.assign(group=frame[column]), a, b, "d", resamples=bootstrap)
+    except Exception as exc:  # a group without pairs (small zoos): say so in the table
+        r = {"difference": np.nan, "low": np.nan, "high": np.nan, "share_below_0": np.nan, "resamples": 0,
+             "note": str(exc)}
+    boot_rows.append({"comparison": name, **r})
+
+
+boot("within configuration − PTT ↔ PAT", dis, "within configuration", "PTT ↔ PAT", "kind")
+pat_lams = [c for c in order if c != "PTT"]
+for i, a in enumerate(pat_lams):
+    for b in pat_lams[i + 1:]:
+        boot(f"within {a} − within {b}", dis, combination(a, a, order), combination(b, b, order), "combination")
+boots = pd.DataFrame(boot_rows)
+save_table(boots, results_dir, "seed_bootstrap")
+boots.round(4)
+
+# %% [markdown]
+# ## The per-model landscape summary, extended
+#
+# Chapter 06's per-model table gains each model's mean CKA and mean disagreement to the other seeds of its own
+# configuration (`results/<params>/07_similarity/landscape_summary.csv`; chapter 06's own file is left as it is).
+
+# %%
+records = []
+for lab, (conf, seed, _) in info.items():
+    mine = dis[((dis["model_a"] == lab) | (dis["model_b"] == lab)) & (dis["kind"] == "within configuration")]
+    if len(mine):
+        records += [(conf, seed, "mean_cka_within", mine["mean_cka"].mean()),
+                    (conf, seed, "disagreement_within", mine["d"].mean()),
+                    (conf, seed, "d_norm_within", mine["d_norm"].mean())]
+previous = root / "results" / params_name / "06_loss_surfaces" / "landscape_summary.csv"
+base = pd.read_csv(previous) if previous.is_file() else pd.DataFrame(columns=["configuration", "seed", "metric",
+                                                                             "value"])
+summary = tidy_summary(list(base.itertuples(index=False, name=None)) + records)
+save_table(summary, results_dir, "landscape_summary")
+describe(summary[summary["metric"].isin(["mean_cka_within", "disagreement_within", "d_norm_within"])])
+
+# %% [markdown]
+# ## The paper's claims beside ours
+#
+# The paper's Fig. 7 plots the min-max normalised disagreement, so its "≈ 15 %" and "≈ 20 %" are read as d_norm;
+# d is shown beside it.
+
+# %%
+within = dis[dis["kind"] == "within configuration"]
+across = dis[dis["kind"] == "PTT ↔ PAT"]
+
+
+def med(df, col):
+    return float(df[col].median()) if len(df) else float("nan")
+
+
+def near(x, target, tol):
+    return "cannot tell" if not np.isfinite(x) else ("agree" if abs(x - target) <= tol else "disagree")
+
+
+lam_tests = tests[tests["a"].isin([combination(c, c, order) for c in pat_lams])
+                  & tests["b"].isin([combination(c, c, order) for c in pat_lams])] if len(tests) else tests
+increasing = lam_tests[[pat_lams.index(a.split(" | ")[0]) < pat_lams.index(b.split(" | ")[0])
+                        for a, b in zip(lam_tests["a"], lam_tests["b"])]] if len(lam_tests) else lam_tests
+wb = boots[boots["comparison"] == "within configuration − PTT ↔ PAT"].iloc[0]
+claims = [
+    {"claim": "median disagreement within a configuration ≈ 15 %",
+     "ours": f"d_norm {med(within, 'd_norm'):.3f}, d {med(within, 'd'):.4f} (median of {len(within)} pairs)",
+     "verdict": near(med(within, "d_norm"), 0.15, 0.05), "threshold": "agree: |median d_norm − 0.15| ≤ 0.05"},
+    {"claim": "median disagreement PTT ↔ PAT ≈ 20 %",
+     "ours": f"d_norm {med(across, 'd_norm'):.3f}, d {med(across, 'd'):.4f} (median of {len(across)} pairs)",
+     "verdict": near(med(across, "d_norm"), 0.20, 0.05), "threshold": "agree: |median d_norm − 0.20| ≤ 0.05"},
+    {"claim": "disagreement larger across paradigms than within",
+     "ours": f"mean d within − across {wb['difference']:+.4f}, seed-bootstrap 95 % [{wb['low']:+.4f}, "
+             f"{wb['high']:+.4f}]",
+     "verdict": ("cannot tell" if not np.isfinite(wb["high"]) else "agree" if wb["high"] < 0 else
+                 "disagree" if wb["low"] > 0 else "cannot tell"),
+     "threshold": "agree: the interval below 0; disagree: above 0"},
+    {"claim": "disagreement increases with λ (App. F)",
+     "ours": ("; ".join(f"{r.a.split(' | ')[0]} < {r.b.split(' | ')[0]}: t {r.t:.2f}, p {r.p:.3f}, Holm "
+                        f"{r.p_holm:.3f}" for r in increasing.itertuples()) if len(increasing) else "no λ groups"),
+     "verdict": ("cannot tell" if not len(increasing) else "agree" if (increasing["p_holm"] < 0.05).all() else
+                 "disagree" if (increasing["t"] > 0).all() else "cannot tell"),
+     "threshold": "agree: every smaller-λ < larger-λ test significant after Holm (0.05); disagree: every t > 0"},
+    {"claim": "CKA lower across paradigms than within",
+     "ours": f"mean CKA within {within['mean_cka'].mean():.3f}, PTT ↔ PAT {across['mean_cka'].mean():.3f}",
+     "verdict": ("cannot tell" if not (len(within) and len(across)) else
+                 "agree" if across["mean_cka"].mean() < within["mean_cka"].mean() else "disagree"),
+     "threshold": "the means over pairs (no test: CKA pairs share models too)"},
+]
+claims = pd.DataFrame(claims, columns=["claim", "ours", "verdict", "threshold"])
+save_table(claims, results_dir, "claims")
+save_json({"frames": frame_ids, "models": labels, "pairs": int(len(dis))}, results_dir, "similarity_run")
+claims.style.hide(axis="index").set_properties(subset=["claim", "ours"], **{"text-align": "left"})
