@@ -203,9 +203,10 @@ def test_pair_tables_cover_every_pair_in_parallel_and_reuse_cached_views(data, t
     cka, dis = S.pair_tables(["a", "b", "c"], models, frames, workers=2, **kw)
     assert len(dis) == 3 and set(zip(dis.model_a, dis.model_b)) == {("a", "b"), ("a", "c"), ("b", "c")}
     assert len(cka) == 3 * len(S.LAYERS) and cka["cka"].between(-1, 1.0000001).all()
-    assert len(list(tmp_path.glob("view_*.pt"))) == 3
-    # a rerun reads the views (no forward pass) and gives the same tables, also sequentially
+    assert len(list(tmp_path.glob("view_*.pt"))) == 3 and len(list(tmp_path.glob("pairs/pair_*.json"))) == 3
+    # a rerun reads the views (no forward pass) and the pairs (no CKA), and gives the same tables, sequentially too
     monkeypatch.setattr(S, "model_view", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+    monkeypatch.setattr(S, "pair_similarity", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
     cka2, dis2 = S.pair_tables(["a", "b", "c"], models, frames, workers=1, **kw)
     assert cka2.equals(cka) and dis2.equals(dis)
     with pytest.raises(SimilarityError, match="name each model once"):

@@ -262,16 +262,53 @@ def _view_job(context, k):
     return model_view_cached(models[k], frames, cache_dir=cache_dir, **settings)
 
 
+def view_key(model, frames: list, layers=LAYERS, rows_per_graph: int = 80, seed: int = 0) -> str:
+    """What determines a model's view: the model, the frames, the layers, the row sampling, the code version."""
+    from .cache import digest, frames_digest, model_digest
+
+    return digest(model_digest(model), frames_digest(frames), list(layers), rows_per_graph, seed,
+                  SIMILARITY_VERSION)[:24]
+
+
+def _pair_job(context, item):
+    views, keys, batch, seed, cache_dir = context
+    i, j = item
+    return pair_similarity_cached(views[i], views[j], keys[i], keys[j], batch, seed, cache_dir)
+
+
+def pair_similarity_cached(a: ModelView, b: ModelView, key_a: str, key_b: str, batch: int = 1024, seed: int = 0,
+                           cache_dir=None) -> dict:
+    """:func:`pair_similarity`, kept per pair in ``cache_dir`` (a JSON keyed by the two views' keys, the minibatch
+    size and the seed; written atomically)."""
+    import json
+    from pathlib import Path
+
+    from ..fileio import write_json_atomic
+    from .cache import digest
+
+    name = f"pair_{digest(key_a, key_b, batch, seed)[:24]}.json"
+    path = None if cache_dir is None else Path(cache_dir) / "pairs" / name
+    if path is not None and path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            pass
+    result = pair_similarity(a, b, batch, seed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, result)
+    return result
+
+
 def model_view_cached(model, frames: list, layers=LAYERS, rows_per_graph: int = 80, seed: int = 0,
                       cache_dir=None) -> ModelView:
     """:func:`model_view`, kept in ``cache_dir`` (one file per model digest, frames digest and settings; written
     atomically) and read from there when present."""
     from pathlib import Path
 
-    from .cache import digest, frames_digest, load_torch, model_digest, save_torch_atomic
+    from .cache import load_torch, save_torch_atomic
 
-    key = digest(model_digest(model), frames_digest(frames), list(layers), rows_per_graph, seed,
-                 SIMILARITY_VERSION)[:24]
+    key = view_key(model, frames, layers, rows_per_graph, seed)
     path = None if cache_dir is None else Path(cache_dir) / f"view_{key}.pt"
     if path is not None:
         hit = load_torch(path)
@@ -289,7 +326,8 @@ def pair_tables(labels: list[str], models: list, frames: list, layers=LAYERS, ro
                 engine: str | None = "local", progress: bool = True):
     """Every unordered pair of ``models`` (labels give their names): the tidy tables (model_a, model_b, layer,
     cka) and (model_a, model_b, d, q_a, q_b, d_min, d_max, d_norm). The models' views (the forward passes, the
-    costly part) run in parallel (``landscape.jobs``) and are cached; the pairs are computed from them."""
+    costly part) and then the pairs run as independent jobs in parallel (``landscape.jobs``), each cached (views
+    per model, frames and settings; pairs per the two views, minibatch size and seed)."""
     import pandas as pd
 
     from .jobs import map_jobs
@@ -299,14 +337,15 @@ def pair_tables(labels: list[str], models: list, frames: list, layers=LAYERS, ro
     settings = dict(layers=tuple(layers), rows_per_graph=rows_per_graph, seed=seed)
     views = map_jobs(_view_job, (models, frames, settings, cache_dir), list(range(len(models))), workers=workers,
                      threads=threads, engine=engine, progress=progress, desc="model views")
+    keys = [view_key(m, frames, layers, rows_per_graph, seed) for m in models]
+    pairs = [(i, j) for i in range(len(models)) for j in range(i + 1, len(models))]
+    results = map_jobs(_pair_job, (views, keys, batch, seed, cache_dir), pairs, workers=workers, threads=threads,
+                       engine=engine, progress=progress, desc="pairs")
     cka_rows, dis_rows = [], []
-    for i in range(len(models)):
-        for j in range(i + 1, len(models)):
-            r = pair_similarity(views[i], views[j], batch, seed)
-            cka_rows += [{"model_a": labels[i], "model_b": labels[j], "layer": n, "cka": v}
-                         for n, v in r["cka"].items()]
-            dis_rows.append({"model_a": labels[i], "model_b": labels[j], "d": r["d"], "q_a": r["q1"],
-                             "q_b": r["q2"], "d_min": r["d_min"], "d_max": r["d_max"], "d_norm": r["d_norm"]})
+    for (i, j), r in zip(pairs, results):
+        cka_rows += [{"model_a": labels[i], "model_b": labels[j], "layer": n, "cka": v} for n, v in r["cka"].items()]
+        dis_rows.append({"model_a": labels[i], "model_b": labels[j], "d": r["d"], "q_a": r["q1"], "q_b": r["q2"],
+                         "d_min": r["d_min"], "d_max": r["d_max"], "d_norm": r["d_norm"]})
     return pd.DataFrame(cka_rows), pd.DataFrame(dis_rows)
 
 
