@@ -191,6 +191,33 @@ if len(tests):
 tests.round(4).head(20)
 
 # %% [markdown]
+# The table above corrects over all its tests (every ordered pair of combinations), far more than the paper's
+# claims need. The claims themselves are a small family fixed in advance: "within-configuration disagreement grows
+# with λ" (each smaller λ against each larger one) and "disagreement is lower within a configuration than across
+# paradigms"; Holm's correction over these four is the one the verdicts below use.
+
+# %%
+from pctlib.landscape.similarity import holm, permutation_p, welch_test
+
+family = []
+for i, a in enumerate([c for c in order if c != "PTT"]):
+    for b in [c for c in order if c != "PTT"][i + 1:]:
+        va = dis.loc[dis["combination"] == combination(a, a, order), "d"]
+        vb = dis.loc[dis["combination"] == combination(b, b, order), "d"]
+        if len(va) >= 2 and len(vb) >= 2:
+            family.append({"test": f"within {a} < within {b}", **welch_test(va, vb, "less"),
+                           "p_perm": permutation_p(va, vb, "less", resamples)})
+va, vb = dis.loc[dis["kind"] == "within configuration", "d"], dis.loc[dis["kind"] == "PTT ↔ PAT", "d"]
+if len(va) >= 2 and len(vb) >= 2:
+    family.append({"test": "within configuration < PTT ↔ PAT", **welch_test(va, vb, "less"),
+                   "p_perm": permutation_p(va, vb, "less", resamples)})
+family = pd.DataFrame(family)
+if len(family):
+    family["p_holm"] = holm(family["p"].to_numpy())[1]
+save_table(family, results_dir, "claim_tests")
+family.round(4)
+
+# %% [markdown]
 # ## The robust check: resampling training runs
 #
 # A model is part of several pairs, so pair values are correlated and the pair-level tests overstate the evidence.
@@ -259,10 +286,7 @@ def near(x, target, tol):
     return "cannot tell" if not np.isfinite(x) else ("agree" if abs(x - target) <= tol else "disagree")
 
 
-lam_tests = tests[tests["a"].isin([combination(c, c, order) for c in pat_lams])
-                  & tests["b"].isin([combination(c, c, order) for c in pat_lams])] if len(tests) else tests
-increasing = lam_tests[[pat_lams.index(a.split(" | ")[0]) < pat_lams.index(b.split(" | ")[0])
-                        for a, b in zip(lam_tests["a"], lam_tests["b"])]] if len(lam_tests) else lam_tests
+increasing = family[family["test"].str.startswith("within PAT")] if len(family) else family
 wb = boots[boots["comparison"] == "within configuration − PTT ↔ PAT"].iloc[0]
 claims = [
     {"claim": "median disagreement within a configuration ≈ 15 %",
@@ -278,11 +302,12 @@ claims = [
                  "disagree" if wb["low"] > 0 else "cannot tell"),
      "threshold": "agree: the interval below 0; disagree: above 0"},
     {"claim": "disagreement increases with λ (App. F)",
-     "ours": ("; ".join(f"{r.a.split(' | ')[0]} < {r.b.split(' | ')[0]}: t {r.t:.2f}, p {r.p:.3f}, Holm "
-                        f"{r.p_holm:.3f}" for r in increasing.itertuples()) if len(increasing) else "no λ groups"),
+     "ours": ("; ".join(f"{r.test}: t {r.t:.2f}, p {r.p:.3f}, Holm {r.p_holm:.3f}" for r in
+                        increasing.itertuples()) if len(increasing) else "no λ groups"),
      "verdict": ("cannot tell" if not len(increasing) else "agree" if (increasing["p_holm"] < 0.05).all() else
                  "disagree" if (increasing["t"] > 0).all() else "cannot tell"),
-     "threshold": "agree: every smaller-λ < larger-λ test significant after Holm (0.05); disagree: every t > 0"},
+     "threshold": "agree: every smaller-λ < larger-λ test significant after Holm over the claims' family (0.05); "
+                  "disagree: every t > 0; the seed bootstrap above is the check that does not assume independence"},
     {"claim": "CKA lower across paradigms than within",
      "ours": f"mean CKA within {within['mean_cka'].mean():.3f}, PTT ↔ PAT {across['mean_cka'].mean():.3f}",
      "verdict": ("cannot tell" if not (len(within) and len(across)) else
@@ -293,3 +318,16 @@ claims = pd.DataFrame(claims, columns=["claim", "ours", "verdict", "threshold"])
 save_table(claims, results_dir, "claims")
 save_json({"frames": frame_ids, "models": labels, "pairs": int(len(dis))}, results_dir, "similarity_run")
 claims.style.hide(axis="index").set_properties(subset=["claim", "ours"], **{"text-align": "left"})
+
+# %% [markdown]
+# ## What this chapter finds
+#
+# On the default zoo (numbers in the tables above) models of one configuration disagree on well under 1 % of all
+# candidate segments — most segments are easy rejections — but that is a large share of what their error rates
+# allow: the normalised disagreement is far above the paper's ≈ 15 %, and it is *not* larger across paradigms
+# than within one. The representational similarity tells the same story: PTT and PAT models are no less alike than
+# two seeds of one PAT configuration. The one trend of the paper that our zoo supports is the growth of
+# disagreement with λ, and only with care: the pair-level tests treat pairs that share models as independent, so
+# the seed-level bootstrap, which resamples training runs, is the figure to trust. All of it is measured on short
+# training runs (120 steps of 4 frames, against the paper's 10,000 of 32) and 10 frames; `params/paper.yaml` runs
+# the paper's protocol.
