@@ -89,7 +89,6 @@ from pctlib.landscape.surfaces import (PointMetrics, basin_width, convex_fractio
                                        filter_normalised_direction, sign_invariant_correlation)
 from pctlib.paths import find_project_root
 from pctlib.report import save_figure, save_json, save_table
-from pctlib.training.data import DataSpec, prepare
 from pctlib.training.loop import validation_indices
 from pctlib.zoo import Zoo
 
@@ -99,11 +98,7 @@ t_start = time.perf_counter()
 root = find_project_root(Path(results_dir).resolve())
 cache = root / "runs" / params_name / "06_loss_surfaces" / run_key / "cache"
 zoo = Zoo.from_results(root, params_name).checked()
-first = zoo.models[0]
-train = prepare(DataSpec(**{k: (tuple(v) if k == "phantoms" else v) for k, v in first.data["train"].items()}),
-                root / "data", progress=False)
-if train.identity != list(first.data_identity[0]):
-    raise RuntimeError("the training frames rebuilt here are not those the zoo was trained on")
+train = zoo.training_frames(root / "data")
 frame_ids = validation_indices(train, frames)
 landscape_frames = [train[i] for i in frame_ids]
 models = [m.load() for m in zoo.models]

@@ -56,7 +56,6 @@ from pctlib.landscape.similarity import (LAYERS, combination, combination_tests,
 from pctlib.landscape.summary import describe, tidy_summary
 from pctlib.paths import find_project_root
 from pctlib.report import save_figure, save_json, save_table
-from pctlib.training.data import DataSpec, prepare
 from pctlib.training.loop import validation_indices
 from pctlib.zoo import Zoo
 
@@ -65,9 +64,7 @@ keep_freed_memory()
 root = find_project_root(Path(results_dir).resolve())
 cache = root / "runs" / params_name / "07_similarity" / run_key / "cache"
 zoo = Zoo.from_results(root, params_name).checked()
-first = zoo.models[0]
-train = prepare(DataSpec(**{k: (tuple(v) if k == "phantoms" else v) for k, v in first.data["train"].items()}),
-                root / "data", progress=False)
+train = zoo.training_frames(root / "data")
 frame_ids = validation_indices(train, frames)
 sim_frames = [train[i] for i in frame_ids]
 models = [m.load() for m in zoo.models]

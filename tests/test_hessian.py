@@ -44,26 +44,34 @@ def plain_logits(model, x, edge_index, u):
     return model.phi_r2(model.phi_o(torch.cat([v, agg], dim=1))).squeeze(1)
 
 
+class Plain(torch.nn.Module):
+    """``plain_logits`` of a model as a module's forward, for ``functional_call``."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x, ei, u):
+        return plain_logits(self.m, x, ei, u)
+
+
+def plain_logits_at(loss, theta, g):
+    """The logits of ``loss.model`` at parameters θ (its buffers as they are) through the plain formulation."""
+    from torch.func import functional_call
+
+    state = {f"m.{k}": v for k, v in {**loss.buffers, **dict(zip(loss.names, theta))}.items()}
+    return functional_call(Plain(loss.model), state, (g.x, g.edge_index, g.edge_u))
+
+
 class PlainLoss(LossOfParameters):
     """The same L(θ) through the plain formulation: the explicit Hessian's independent reference."""
 
     def __call__(self, theta):
-        from torch.func import functional_call
-
-        class Plain(torch.nn.Module):
-            def __init__(self, m):
-                super().__init__()
-                self.m = m
-
-            def forward(self, x, ei, u):
-                return plain_logits(self.m, x, ei, u)
-
         self.model.eval()
-        state = {f"m.{k}": v for k, v in {**self.buffers, **dict(zip(self.names, theta))}.items()}
         total = 0.0
         for g in self.frames:
-            logits = functional_call(Plain(self.model), state, (g.x, g.edge_index, g.edge_u))
-            total = total + torch.nn.functional.binary_cross_entropy_with_logits(logits, g.y)
+            total = total + torch.nn.functional.binary_cross_entropy_with_logits(plain_logits_at(self, theta, g),
+                                                                                 g.y)
         self.model.train()
         return total
 
@@ -180,19 +188,7 @@ def test_interpolated_surrogate_has_pats_training_gradient_and_the_explicit_hess
     # the Hessian of θ -> <g, s(θ)> through the plain formulation (torch's scatter_reduce, no pctlib kernels)
     class PlainInterpolated(LossOfParameters):
         def __call__(self, theta):
-            from torch.func import functional_call
-
-            class Plain(torch.nn.Module):
-                def __init__(self, m):
-                    super().__init__()
-                    self.m = m
-
-                def forward(self, x, ei, u):
-                    return plain_logits(self.m, x, ei, u)
-
-            state = {f"m.{k}": v for k, v in {**self.buffers, **dict(zip(self.names, theta))}.items()}
-            logits = functional_call(Plain(self.model), state, (g.x, g.edge_index, g.edge_u))
-            return (self.directions[0] * torch.sigmoid(logits)).sum()
+            return (self.directions[0] * torch.sigmoid(plain_logits_at(self, theta, g))).sum()
 
     H = explicit_hessian(PlainInterpolated(model, [g], "interpolated", cfg))
     assert np.abs(H).max() > 0

@@ -180,6 +180,18 @@ class Zoo:
                            "data set or select a subset")
         return self
 
+    def training_frames(self, data_root: str | Path):
+        """The frames the zoo's models were trained on, rebuilt from the recorded data specification under
+        ``data_root`` (cached hits and graphs are reused); an error if what is rebuilt is not what they saw."""
+        from .training.data import DataSpec, prepare
+
+        first = self.checked().models[0]
+        spec = DataSpec(**{k: (tuple(v) if k == "phantoms" else v) for k, v in first.data["train"].items()})
+        frames = prepare(spec, Path(data_root), progress=False)
+        if frames.identity != list(first.data_identity[0]):
+            raise ZooError("the training frames rebuilt here are not those the zoo was trained on")
+        return frames
+
     def table(self) -> pd.DataFrame:
         """One row per model: configuration, seed, best step and validation metrics, run folder."""
         return pd.DataFrame([{"configuration": m.configuration, "mode": m.mode, "lam": m.lam, "seed": m.seed,
