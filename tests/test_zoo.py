@@ -119,3 +119,23 @@ def test_the_planned_executions_of_a_params_file_are_read(tmp_path):
     (base / "zoo.json").write_text(json.dumps({"records": ["ptt_lam50_seed0"]}))
     (base / "old" / "zoo.json").write_text(json.dumps({"records": ["ptt_lam50_seed3"]}))  # not planned
     assert [m.seed for m in Zoo.from_results(tmp_path, "q").models] == [0]
+
+
+def test_training_frames_are_rebuilt_and_refused_when_they_are_not_the_zoos(tmp_path):
+    from pctlib.training.data import DataSpec, prepare
+
+    spec = {"name": "train", "phantoms": [200.0], "primaries": 60, "seed": 1, "primaries_per_frame": 30}
+    frames = prepare(DataSpec(**{**spec, "phantoms": (200.0,)}), tmp_path / "data", progress=False)
+    run_dir = _record(tmp_path, "p", "k", "ptt", 50.0, 0)
+    cfg = json.loads((run_dir / "config.json").read_text())
+
+    def write(identity):
+        cfg["data"] = {"train": spec, "train_data": identity, "val_data": ["v"]}
+        (run_dir / "config.json").write_text(json.dumps(cfg))
+        return Zoo.from_results(tmp_path, "p")
+
+    got = write(frames.identity).training_frames(tmp_path / "data")
+    assert got.identity == frames.identity and len(got) == len(frames)
+    assert torch.equal(got[0].x, frames[0].x)
+    with pytest.raises(ZooError, match="not those the zoo was trained on"):
+        write(["another-key"]).training_frames(tmp_path / "data")
