@@ -9,7 +9,8 @@ import torch
 from scipy import stats
 
 from pctlib.landscape.similarity import (MinibatchCKA, SimilarityError, disagreement, holm, hsic_unbiased,
-                                         linear_cka, normalised_disagreement, permutation_p, welch_test)
+                                         linear_cka, normalised_disagreement, permutation_p, welch_interval,
+                                         welch_test)
 
 
 def brute_hsic(x, y):
@@ -91,6 +92,13 @@ def test_disagreement_and_its_normalisation_on_hand_made_assignments():
     # two perfect models: the bounds coincide, d_norm undefined (NaN), d itself 0
     r = normalised_disagreement(truth, truth.copy(), truth)
     assert r["d"] == 0.0 and np.isnan(r["d_norm"])
+    # d_active: only segments that the truth or a model marks active count; here 3 of 6, and the models differ on 1
+    r = normalised_disagreement(np.array([1, 0, 0, 0, 0, 0]), np.array([1, 1, 0, 0, 0, 0]),
+                                np.array([0, 0, 1, 0, 0, 0]))
+    assert r["d"] == pytest.approx(1 / 6) and r["d_active"] == pytest.approx(1 / 3)
+    # nothing active anywhere: d_active undefined, d = 0
+    r = normalised_disagreement(np.zeros(3), np.zeros(3), np.zeros(3))
+    assert r["d"] == 0.0 and np.isnan(r["d_active"])
     assert np.isnan(disagreement(np.array([]), np.array([])))
     with pytest.raises(SimilarityError, match="different shapes"):
         disagreement(np.zeros(3), np.zeros(4))
@@ -110,6 +118,14 @@ def test_welch_wrapper_reproduces_scipy_and_the_hand_formula():
         assert welch_test(a, b, alt)["p"] == pytest.approx(ref.pvalue, rel=1e-12)
     with pytest.raises(SimilarityError, match="at least 2 values"):
         welch_test([1.0], [1.0, 2.0])
+    # the two-sided interval: difference ± t_{0.975, df} · SE with the Welch–Satterthwaite df above
+    ci = welch_interval(a, b, 0.95)
+    half = stats.t.ppf(0.975, df) * np.sqrt(va + vb)
+    diff = np.mean(a) - np.mean(b)
+    assert (ci["difference"], ci["low"], ci["high"]) == pytest.approx((diff, diff - half, diff + half), rel=1e-10)
+    assert welch_interval(a, b, 0.5)["high"] - welch_interval(a, b, 0.5)["low"] < 2 * half
+    with pytest.raises(SimilarityError, match="at least 2 values"):
+        welch_interval([1.0, 2.0], [3.0])
 
 
 def test_permutation_p_is_exact_on_small_groups_and_holm_by_hand():

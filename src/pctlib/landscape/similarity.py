@@ -101,16 +101,21 @@ def disagreement(y1: np.ndarray, y2: np.ndarray) -> float:
 def normalised_disagreement(y1: np.ndarray, y2: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Disagreement, the error rates q₁, q₂ against ``truth``, the bounds of Eq. 6 and d_norm of Eq. 7.
 
-    Keys: ``d``, ``q1``, ``q2``, ``d_min`` = |q₁ − q₂|, ``d_max`` = min(q₁ + q₂, 1), ``d_norm``. d_norm is NaN when
-    the bounds coincide (d_max = d_min, e.g. two perfect models: no disagreement is possible, so none can be
-    normalised); otherwise it lies in [0, 1] (0: the least disagreement their errors allow; 1: the most)."""
+    Keys: ``d``, ``q1``, ``q2``, ``d_min`` = |q₁ − q₂|, ``d_max`` = min(q₁ + q₂, 1), ``d_norm``, ``d_active``.
+    The denominator of d, q₁, q₂ is every candidate segment (every edge of the hit graph, the set the paper's loss
+    labels), so the many easy rejections make d small; ``d_active`` is the same disagreement over the segments that
+    the truth or either model marks active (NaN if there are none), the scale of the tracks themselves. d_norm is
+    NaN when the bounds coincide (d_max = d_min, e.g. two perfect models: no disagreement is possible, so none can
+    be normalised); otherwise it lies in [0, 1] (0: the least disagreement their errors allow; 1: the most)."""
     truth = np.asarray(truth)
     d = disagreement(y1, y2)
+    active = (np.asarray(y1) != 0) | (np.asarray(y2) != 0) | (truth != 0)
+    d_active = disagreement(np.asarray(y1)[active], np.asarray(y2)[active])
     q1, q2 = disagreement(y1, truth), disagreement(y2, truth)
     lo, hi = abs(q1 - q2), min(q1 + q2, 1.0)
     span = hi - lo
     return {"d": d, "q1": q1, "q2": q2, "d_min": lo, "d_max": hi,
-            "d_norm": float((d - lo) / span) if span > 0 else float("nan")}
+            "d_norm": float((d - lo) / span) if span > 0 else float("nan"), "d_active": d_active}
 
 
 def welch_test(a, b, alternative: str = "less") -> dict[str, float]:
@@ -125,6 +130,19 @@ def welch_test(a, b, alternative: str = "less") -> dict[str, float]:
     res = stats.ttest_ind(a, b, equal_var=False, alternative=alternative)
     return {"t": float(res.statistic), "p": float(res.pvalue), "df": float(res.df), "n_a": int(a.size),
             "n_b": int(b.size)}
+
+
+def welch_interval(a, b, level: float = 0.95) -> dict[str, float]:
+    """The two-sided Welch (Welch–Satterthwaite) confidence interval at ``level`` for mean(a) − mean(b), by scipy's
+    ``ttest_ind(equal_var=False).confidence_interval``: what the pair-level test believes about the difference if
+    every value were an independent sample — the interval to set beside :func:`seed_bootstrap`'s."""
+    from scipy import stats
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.size < 2 or b.size < 2:
+        raise SimilarityError(f"Welch's interval needs at least 2 values per group, got {a.size} and {b.size}")
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence_level=level)
+    return {"difference": float(a.mean() - b.mean()), "low": float(ci.low), "high": float(ci.high)}
 
 
 def permutation_p(a, b, alternative: str = "less", resamples: int = 1000, seed: int = 0) -> float:
@@ -255,6 +273,8 @@ def pair_similarity(a: ModelView, b: ModelView, batch: int = 1024, seed: int = 0
 
 #: version of the similarity computations (part of the cache keys)
 SIMILARITY_VERSION = 1
+#: version of what a pair's record holds (part of the pair cache keys only: the views stay valid)
+PAIR_VERSION = 2
 
 
 def _view_job(context, k):
@@ -286,7 +306,7 @@ def pair_similarity_cached(a: ModelView, b: ModelView, key_a: str, key_b: str, b
     from ..fileio import write_json_atomic
     from .cache import digest
 
-    name = f"pair_{digest(key_a, key_b, batch, seed)[:24]}.json"
+    name = f"pair_{digest(key_a, key_b, batch, seed, PAIR_VERSION)[:24]}.json"
     path = None if cache_dir is None else Path(cache_dir) / "pairs" / name
     if path is not None and path.is_file():
         try:
@@ -325,9 +345,9 @@ def pair_tables(labels: list[str], models: list, frames: list, layers=LAYERS, ro
                 batch: int = 1024, seed: int = 0, cache_dir=None, workers: int = 1, threads: int = 1,
                 engine: str | None = "local", progress: bool = True):
     """Every unordered pair of ``models`` (labels give their names): the tidy tables (model_a, model_b, layer,
-    cka) and (model_a, model_b, d, q_a, q_b, d_min, d_max, d_norm). The models' views (the forward passes, the
-    costly part) and then the pairs run as independent jobs in parallel (``landscape.jobs``), each cached (views
-    per model, frames and settings; pairs per the two views, minibatch size and seed)."""
+    cka) and (model_a, model_b, d, q_a, q_b, d_min, d_max, d_norm, d_active). The models' views (the forward
+    passes, the costly part) and then the pairs run as independent jobs in parallel (``landscape.jobs``), each
+    cached (views per model, frames and settings; pairs per the two views, minibatch size and seed)."""
     import pandas as pd
 
     from .jobs import map_jobs
@@ -345,7 +365,8 @@ def pair_tables(labels: list[str], models: list, frames: list, layers=LAYERS, ro
     for (i, j), r in zip(pairs, results):
         cka_rows += [{"model_a": labels[i], "model_b": labels[j], "layer": n, "cka": v} for n, v in r["cka"].items()]
         dis_rows.append({"model_a": labels[i], "model_b": labels[j], "d": r["d"], "q_a": r["q1"], "q_b": r["q2"],
-                         "d_min": r["d_min"], "d_max": r["d_max"], "d_norm": r["d_norm"]})
+                         "d_min": r["d_min"], "d_max": r["d_max"], "d_norm": r["d_norm"],
+                         "d_active": r["d_active"]})
     return pd.DataFrame(cka_rows), pd.DataFrame(dis_rows)
 
 
