@@ -53,8 +53,8 @@ curve_lr = 1e-3  # RMSProp, as the paper
 curve_lambda = 10.0  # blackbox lambda of the Hamming-loss curves (the released code's)
 curve_losses = ["hamming", "bce"]  # losses the Bézier curves are trained on
 policies = ["first", "recompute"]  # BatchNorm policies (both: the comparison)
-# PTT <-> PAT pairs: every PTT model with every PAT model, the same seeds only, the first seed of each
-# configuration only (PTT s0 with every PAT lambda's s0), or none
+# PTT <-> PAT pairs: every PTT model with every PAT model, the same seeds only, PTT's first seed with the first two
+# seeds of every PAT configuration (one pair sharing the initialisation, one not), or none
 across = "matched"  # one of: all, matched, first, none
 workers = 2  # processes (or Ray tasks) for the paths
 threads = 1
@@ -73,7 +73,7 @@ import torch
 
 from pctlib.allocator import keep_freed_memory
 from pctlib.landscape.connectivity import (BN_POLICIES, CURVE_LOSSES, CurveSpec, PathJob, connect_pairs,
-                                           path_summary)
+                                           path_summary, select_pairs)
 from pctlib.landscape.similarity import holm, welch_test
 from pctlib.landscape.summary import describe, tidy_summary
 from pctlib.paths import find_project_root
@@ -112,15 +112,7 @@ print(f"{len(models)} models; evaluation frames {eval_ids}; curve pool {len(pool
 
 # %%
 info = [(m.configuration, m.seed, m.mode) for m in zoo.models]
-firsts = {conf: min(m.seed for m in ms) for conf, ms in zoo.configurations().items()}
-pairs = []
-for i, j in itertools.combinations(range(len(models)), 2):
-    (ca, sa, ma), (cb, sb, mb) = info[i], info[j]
-    if ca == cb:
-        pairs.append((i, j, "within configuration"))
-    elif {ma, mb} == {"ptt", "pat"} and (across == "all" or (across == "matched" and sa == sb) or
-                                          (across == "first" and sa == firsts[ca] and sb == firsts[cb])):
-        pairs.append((i, j, "PTT ↔ PAT") if ma == "ptt" else (j, i, "PTT ↔ PAT"))
+pairs = select_pairs(info, across)
 jobs = []
 for i, j, kind in pairs:
     for policy in policies:
@@ -212,8 +204,10 @@ for conf in order:
     if len(sel):
         shown.append((sel.iloc[0]["model_a"], sel.iloc[0]["model_b"]))
 cross = paths[paths["kind"] == "PTT ↔ PAT"]
-if len(cross):
-    shown.append((cross.iloc[0]["model_a"], cross.iloc[0]["model_b"]))
+for same in (True, False):  # one PTT ↔ PAT pair from one initialisation, one from two
+    sel = cross[(cross["seed_a"] == cross["seed_b"]) == same]
+    if len(sel):
+        shown.append((sel.iloc[0]["model_a"], sel.iloc[0]["model_b"]))
 colours = {"Linear": "tab:red", "Bézier (Ham.)": "tab:blue", "Bézier (BCE)": "tab:green"}
 styles = {"first": "-", "recompute": "--"}
 fig, axes = plt.subplots(2, len(shown), figsize=(3.6 * len(shown), 6.2), squeeze=False, sharex=True)
@@ -238,6 +232,12 @@ fig.tight_layout()
 save_figure(fig, results_dir, "along_paths", dpi=dpi)
 
 # %% [markdown]
+# A model's seed fixes its initial weights (`TrainConfig.seed`), and the zoo's models were trained together on the
+# same frames in the same order. Two seeds of one configuration therefore differ in their initialisation; PTT s0
+# and PAT s0 start from *the same* weights and differ only in the loss they were trained on. The PTT ↔ PAT pairs
+# are kept apart by that below (shared init / other init): a low barrier between models from one initialisation
+# is the linear connectivity of Frankle et al. (2020), not evidence about the two paradigms.
+#
 # ## Barriers, every pair
 #
 # The barrier of the Hamming loss above the endpoints' chord for every pair, by configuration, path and BatchNorm
@@ -245,8 +245,10 @@ save_figure(fig, results_dir, "along_paths", dpi=dpi)
 
 # %%
 groups = [c for c in order if ((paths["conf_a"] == c) & (paths["kind"] == "within configuration")).any()]
-groups += ["PTT ↔ PAT"] if (paths["kind"] == "PTT ↔ PAT").any() else []
-paths["group"] = np.where(paths["kind"] == "PTT ↔ PAT", "PTT ↔ PAT", paths["conf_a"])
+paths["group"] = np.where(paths["kind"] != "PTT ↔ PAT", paths["conf_a"],
+                          np.where(paths["seed_a"] == paths["seed_b"], "PTT ↔ PAT, shared init",
+                                   "PTT ↔ PAT, other init"))
+groups += [g for g in ("PTT ↔ PAT, shared init", "PTT ↔ PAT, other init") if (paths["group"] == g).any()]
 fig, axes = plt.subplots(1, len(policies), figsize=(6.5 * len(policies), 3.8), squeeze=False, sharey=True)
 path_names = list(dict.fromkeys(paths["path"]))
 for c, policy in enumerate(policies):
@@ -314,7 +316,7 @@ for group in groups:
                 continue
             row = {"model": group, "curve": path, "policy": policy, "pairs": len(sel)}
             row.update({f"ours {c}": pm(sel[c], s) for c, s in COLS})
-            paper = PAPER.get((group, path))
+            paper = PAPER.get(("PTT ↔ PAT" if group.startswith("PTT ↔ PAT") else group, path))
             row.update({f"paper {c}": (paper[k] if paper and policy == "first" else "") for k, (c, _) in
                         enumerate(COLS)})
             table_rows.append(row)
@@ -452,7 +454,10 @@ for policy in policies:
     pb = ptt[ptt["path"] == "Bézier (BCE)"].set_index(["model_a", "model_b"])["hamming_mean"]
     common = ph.index.intersection(pb.index)
     diff = (ph[common] - pb[common]) if len(common) else pd.Series(dtype=float)
-    cross_bce = cross[cross["path"] == "Bézier (BCE)"]
+    cross_bce_all = cross[cross["path"] == "Bézier (BCE)"]
+    other_init = cross_bce_all[cross_bce_all["seed_a"] != cross_bce_all["seed_b"]]
+    shared_init = cross_bce_all[cross_bce_all["seed_a"] == cross_bce_all["seed_b"]]
+    cross_bce = other_init if len(other_init) else cross_bce_all  # the fair analogue of the within pairs
     rows = [
         ("Bézier curves between seeds of one configuration are low-loss",
          f"median max/endpoints {ratio(best):.2f} (better Bézier of each of {len(best)} pairs)",
@@ -467,8 +472,11 @@ for policy in policies:
           "disagree" if (fam["t"] > 0).all() else "cannot tell"),
          "agree: every test significant after Holm (0.05); disagree: every t > 0"),
         ("PTT and PAT modes are joined by a low-loss Bézier (BCE) curve",
-         f"median max/endpoints {ratio(cross_bce):.2f} ({len(cross_bce)} pairs)", low_verdict(ratio(cross_bce)),
-         "agree: ≤ 1.5; disagree: > 1.5 after the paper's curve training (1000 × 8)"),
+         f"median max/endpoints {ratio(cross_bce):.2f} ({len(cross_bce)} pairs"
+         f"{', other init' if len(other_init) else ''}); shared init {ratio(shared_init):.2f} "
+         f"({len(shared_init)} pairs)", low_verdict(ratio(cross_bce)),
+         "agree: ≤ 1.5 (pairs of two initialisations where there are any); disagree: > 1.5 after the paper's "
+         "curve training (1000 × 8)"),
         ("PTT's Hamming-trained curves are worse than its BCE-trained ones",
          f"mean Hamming along the curve, Ham. − BCE: {', '.join(f'{x:+.2e}' for x in diff)}",
          ("cannot tell" if not len(diff) else "agree" if (diff > 0).all() else
@@ -491,3 +499,31 @@ claims[claims["policy"] == policies[0]].style.hide(axis="index").set_properties(
 
 # %%
 wide
+
+# %% [markdown]
+# ## What this chapter finds
+#
+# On the default zoo (numbers in the tables above), the straight line between two seeds of one configuration
+# crosses a high barrier under either BatchNorm policy — its maximum Hamming loss is more than twenty times the
+# endpoints' (median 26 with the first endpoint's statistics, 22 with recomputed ones) — as the paper reports.
+# Beyond that, the BatchNorm policy matters more than anything else in this chapter. With the first endpoint's
+# statistics (the paper's protocol) the path's last point is not model b: its Hamming loss is about six times that
+# of model b as trained (`second_endpoint`), so part of every barrier measured that way belongs to the statistics
+# and not to the weights. Recomputing the statistics at each point brings the end back to model b (ratio 1.0) and
+# cuts the better Bézier curve's maximum from about 5.5 to 2 times the endpoints'.
+#
+# The Bézier curves, trained here for 32 steps of one frame (0.4 % of the paper's 1000 × 8 frames), lower the
+# barrier against the straight line by an order of magnitude with recomputed statistics (0.016–0.023 against
+# 0.24–0.36 in Hamming loss, the taxonomy table) and by two to eight times with the first endpoint's, but their
+# maximum still exceeds the 1.5 × threshold, so "a low-loss curve exists" is left at "cannot tell" rather than
+# refuted. The linear barrier points the paper's way for λ = 25 against 50 and 75, not for 50 against 75, and no
+# test survives Holm's correction. With recomputed statistics PTT's Hamming-trained curves are worse than its
+# BCE-trained ones for every pair, as the paper found; with the first endpoint's that comparison is mixed — the
+# one verdict the policy changes.
+#
+# The PTT ↔ PAT pairs show what the initialisation does. A PTT and a PAT model grown from the same initial weights
+# (and the same frames in the same order) are joined nearly by the straight line once the statistics are
+# recomputed (its maximum 1.7 times the endpoints'), while PTT ↔ PAT pairs of two initialisations carry a linear
+# barrier like two seeds of one configuration (17 times). In this zoo the training paradigm moves a solution far
+# less than the random initialisation does. All of it is measured on short training runs (120 steps of 4 frames per
+# model); `params/paper.yaml` runs the paper's curve protocol on every pair.

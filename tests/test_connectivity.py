@@ -10,7 +10,7 @@ import torch
 from pctlib.landscape.connectivity import (BezierCurve, ConnectivityError, CurveSpec, PathJob, check_endpoints,
                                            connect_pairs, curve_loss, curve_train_config, evaluate_path,
                                            linear_point, model_at, parameters_of, path_summary, run_path,
-                                           train_curve)
+                                           select_pairs, train_curve)
 from pctlib.models.interaction_network import EdgeScorer, ModelConfig
 from pctlib.training.loop import TrainConfig, frame_step
 
@@ -252,3 +252,24 @@ def test_paths_run_as_jobs_and_are_cached(pair, tmp_path, monkeypatch):
     # other evaluation points: evaluated again, the trained curve read from its checkpoint
     again = run_path([a, b], configs, frames[:3], frames[:2], frames[2:4], [0.0, 1.0], jobs[1], spec, tmp_path)
     assert again["train"]["resumed_from"] == 2 and len(again["rows"]) == 2
+
+
+def test_pair_selection_on_a_hand_made_zoo():
+    zoo = [("PTT", 0, "ptt"), ("PTT", 1, "ptt"), ("PAT λ=25", 0, "pat"), ("PAT λ=25", 1, "pat"),
+           ("PAT λ=25", 2, "pat"), ("PAT λ=50", 0, "pat")]
+    within = [(0, 1, "within configuration"), (2, 3, "within configuration"), (2, 4, "within configuration"),
+              (3, 4, "within configuration")]
+    assert select_pairs(zoo, "none") == within
+    across = [p for p in select_pairs(zoo, "all") if p[2] == "PTT ↔ PAT"]
+    assert len(across) == 2 * 4 and all(zoo[i][2] == "ptt" and zoo[j][2] == "pat" for i, j, _ in across)
+    assert [p[:2] for p in select_pairs(zoo, "matched") if p[2] != "within configuration"] == [(0, 2), (0, 5),
+                                                                                                (1, 3)]
+    # PTT's first seed with the first two seeds of every PAT configuration (λ=50 has only one)
+    assert [p[:2] for p in select_pairs(zoo, "first") if p[2] != "within configuration"] == [(0, 2), (0, 3), (0, 5)]
+    # the PTT model comes first whatever the zoo's order
+    flipped = [zoo[2], zoo[0]]
+    assert select_pairs(flipped, "all") == [(1, 0, "PTT ↔ PAT")]
+    # two PAT configurations are not a PTT ↔ PAT pair
+    assert select_pairs([zoo[2], zoo[5]], "all") == []
+    with pytest.raises(ConnectivityError, match="across must be one of"):
+        select_pairs(zoo, "some")

@@ -324,6 +324,40 @@ def path_summary(rows: list[dict], metric: str = "hamming", ends: tuple[float, f
             "barrier": float(np.max(loss - chord)), "mc": float(mid - loss[star]), "t_star": float(ts[star])}
 
 
+ACROSS = ("all", "matched", "first", "none")
+
+
+def select_pairs(models: list[tuple[str, int, str]], across: str = "matched") -> list[tuple[int, int, str]]:
+    """The pairs of a zoo to join: ``models`` as (configuration, seed, mode) in zoo order. Every two seeds of one
+    configuration (``"within configuration"``, in zoo order), and PTT ↔ PAT pairs (``"PTT ↔ PAT"``, the PTT model
+    first) by ``across``: ``all`` of them, ``matched`` (the same seed: one initialisation, ``TrainConfig.seed``),
+    ``first`` (PTT's smallest seed with the two smallest seeds of every PAT configuration: one pair sharing the
+    initialisation, one not) or ``none``."""
+    import itertools
+
+    if across not in ACROSS:
+        raise ConnectivityError(f"across must be one of {ACROSS}, got {across!r}")
+    firsts: dict[str, list[int]] = {}
+    for conf, seed, _ in models:
+        firsts.setdefault(conf, []).append(seed)
+    firsts = {c: sorted(v)[:2] for c, v in firsts.items()}
+    pairs = []
+    for i, j in itertools.combinations(range(len(models)), 2):
+        (ca, sa, ma), (cb, sb, mb) = models[i], models[j]
+        if ca == cb:
+            pairs.append((i, j, "within configuration"))
+            continue
+        if {ma, mb} != {"ptt", "pat"}:
+            continue
+        (p, (cp, sp)), (q, (cq, sq)) = ((i, (ca, sa)), (j, (cb, sb))) if ma == "ptt" else ((j, (cb, sb)),
+                                                                                        (i, (ca, sa)))
+        keep = (across == "all" or (across == "matched" and sp == sq) or
+                (across == "first" and sp == firsts[cp][0] and sq in firsts[cq]))
+        if keep:
+            pairs.append((p, q, "PTT ↔ PAT"))
+    return pairs
+
+
 @dataclass(frozen=True)
 class PathJob:
     """One path of one pair: models ``i``, ``j`` of the list, ``path`` (linear | bezier), the curve's ``loss``
