@@ -117,7 +117,7 @@ def test_bezier_training_lowers_the_mean_loss_along_the_curve(pair):
     assert after[-1]["bce"] == pytest.approx(before[-1]["bce"], rel=1e-6)
     # the Hamming loss (through the blackbox assignment) trains θ too
     curve_h, _ = train_curve(a, b, frames[:4], config, CurveSpec(loss="hamming", steps=3, batch_frames=2, lr=3e-3))
-    moved = sum(float((p - m).abs().sum()) for p, m in zip(curve_h.theta, BezierCurve(parameters_of(a),
+    moved = sum(float((p - m).detach().abs().sum()) for p, m in zip(curve_h.theta, BezierCurve(parameters_of(a),
                                                                                        parameters_of(b)).theta))
     assert moved > 0
 
