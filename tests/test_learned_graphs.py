@@ -1,0 +1,80 @@
+"""Learned graph construction: the contrastive losses on hand-computed cases, alignment and uniformity by
+definition, the kNN segments against brute force."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pctlib.graphs.learned import alignment, hinge_losses, info_nce_loss, knn_between_layers, uniformity
+
+# four hits on a line, two particles: {0, 1} at 0 and 1, {2, 3} at 3 and 4
+H = torch.tensor([[0.0], [1.0], [3.0], [4.0]], dtype=torch.float64)
+ATT = torch.tensor([[0, 1, 2, 3], [1, 0, 3, 2]])
+REP = torch.tensor([[0, 0, 1, 1, 2, 2, 3, 3], [2, 3, 2, 3, 0, 1, 0, 1]])
+
+
+def test_info_nce_on_a_four_point_batch_by_hand():
+    tau = 2.0
+    # anchor 0: positive at distance² 1, negatives at 9 and 16; anchor 1: 1 | 4, 9; anchor 2: 1 | 9, 4; 3: 1 | 16, 9
+    negatives = {0: (9, 16), 1: (4, 9), 2: (9, 4), 3: (16, 9)}
+    want = np.mean([-math.log(math.exp(-1 / tau) / (math.exp(-1 / tau) + sum(math.exp(-d / tau) for d in negs)))
+                    for negs in negatives.values()])
+    assert float(info_nce_loss(H, ATT, REP, tau)) == pytest.approx(want, rel=1e-12)
+    # tau -> infinity: every logit -> 0, each pair's loss -> log(1 + its anchor's 2 negatives)
+    assert float(info_nce_loss(H, ATT, REP, 1e9)) == pytest.approx(math.log(3), rel=1e-6)
+    # an anchor without negatives contributes 0; no attractive pair: 0
+    assert float(info_nce_loss(H, ATT[:, :1], REP[:, 2:], 1.0)) == 0.0
+    assert float(info_nce_loss(H, ATT[:, :0], REP, 1.0)) == 0.0
+    with pytest.raises(ValueError, match="tau must be positive"):
+        info_nce_loss(H, ATT, REP, 0.0)
+    # far-apart logits (tau small) stay finite: the log-sum-exp is shifted
+    assert math.isfinite(float(info_nce_loss(H * 100, ATT, REP, 0.01)))
+
+
+def test_info_nce_gradient_pulls_positives_together():
+    h = H.clone().requires_grad_(True)
+    info_nce_loss(h, ATT, REP, 2.0).backward()
+    # hit 1 (at 1): its positive (at 0) pulls it left and its negatives (at 3, 4) push it left, so descent (-grad)
+    # moves it left: grad > 0; hit 2 (at 3) is the mirror image: grad < 0
+    assert float(h.grad[1]) > 0 and float(h.grad[2]) < 0
+
+
+def test_hinge_losses_by_hand():
+    l_att, l_rep = hinge_losses(H, ATT, REP)
+    assert float(l_att) == pytest.approx(1.0)  # every attractive pair at distance² 1
+    assert float(l_rep) == pytest.approx(0.0)  # every repulsive pair beyond the margin (distance² ≥ 4 > 1)
+    l_att, l_rep = hinge_losses(H, ATT, REP, margin=2.5)  # margin² 6.25: pairs at 4 count 2.25, at 9/16 nothing
+    assert float(l_rep) == pytest.approx(2 * 2.25 / 8)
+    h = torch.tensor([[0.0, 0.0], [0.3, 0.4]])
+    l_att, l_rep = hinge_losses(h, torch.tensor([[0], [1]]), torch.tensor([[0], [1]]))
+    assert (float(l_att), float(l_rep)) == pytest.approx((0.25, 0.75))
+    empty = torch.zeros((2, 0), dtype=torch.long)
+    assert [float(x) for x in hinge_losses(h, empty, empty)] == [0.0, 0.0]
+
+
+def test_alignment_and_uniformity_by_definition():
+    assert alignment(H, ATT) == pytest.approx(1.0) and alignment(H, ATT, alpha=1) == pytest.approx(1.0)
+    assert math.isnan(alignment(H, ATT[:, :0]))
+    d2 = [1, 9, 16, 4, 9, 1]  # all six pairs of H
+    assert uniformity(H, t=0.5) == pytest.approx(math.log(np.mean([math.exp(-0.5 * d) for d in d2])), rel=1e-12)
+    assert math.isnan(uniformity(H[:1]))
+
+
+def test_knn_between_layers_equals_brute_force():
+    rng = np.random.default_rng(0)
+    h = rng.standard_normal((40, 3))
+    layer = rng.integers(0, 4, 40)
+    layer[layer == 2] = 3  # a missing layer: no segments from 1, none into 2
+    for k in (1, 3, 50):
+        got = knn_between_layers(h, layer, k)
+        want = []
+        for i in range(len(h)):
+            nxt = np.flatnonzero(layer == layer[i] + 1)
+            order = nxt[np.argsort(np.linalg.norm(h[nxt] - h[i], axis=1), kind="stable")][:k]
+            want += [(i, j) for j in order]
+        assert [tuple(e) for e in got.T] == want
+    assert knn_between_layers(h, np.zeros(40, int), 2).shape == (2, 0)
+    with pytest.raises(ValueError, match="k must be"):
+        knn_between_layers(h, layer, 0)
