@@ -2,6 +2,7 @@
 definition, the kNN segments against brute force."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,3 +79,29 @@ def test_knn_between_layers_equals_brute_force():
     assert knn_between_layers(h, np.zeros(40, int), 2).shape == (2, 0)
     with pytest.raises(ValueError, match="k must be"):
         knn_between_layers(h, layer, 0)
+
+
+def test_hit_classes_on_a_hand_made_hit_table():
+    from pctlib.io.hit_table import HIT_CLASSES, HIT_DTYPE, hit_classes
+
+    hits = np.zeros(5, HIT_DTYPE)
+    hits["eventID"] = [0, 0, 1, 0, 2]  # a noise hit keeps its frame's first eventID
+    hits["trackID"] = [1, 3, 1, -1, 7]
+    hits["parentID"] = [0, 1, 0, -1, 5]  # event 2's hit: a secondary of a secondary
+    assert [HIT_CLASSES[c] for c in hit_classes(hits)] == ["primary", "secondary", "primary", "noise", "secondary"]
+
+
+def test_simulated_noise_and_secondaries_are_classed():
+    from pctlib.io.hit_table import hit_classes
+    from pctlib.physics.geometry import load_geometry
+    from pctlib.physics.simulate import Digitisation, Simulator
+
+    root = Path(__file__).resolve().parents[1]
+    geo = load_geometry(root / "params" / "geometry" / "bergen_dtc.yaml").with_phantom(100.0)
+    d = Digitisation(pixel_clusters=True, frame_primaries=50, noise_rate=1e-7, min_cluster_size=1)
+    h = Simulator(geo, digitisation=d).run(100, seed=3, progress=False).hits
+    c = hit_classes(h)
+    assert np.array_equal(c == 2, h["trackID"] == -1) and (c == 2).sum() > 0
+    assert np.array_equal(c == 0, (h["parentID"] == 0) & (h["trackID"] == 1))
+    quiet = Simulator(geo).run(100, seed=3, progress=False).hits
+    assert (hit_classes(quiet) != 2).all() and (hit_classes(quiet) == 1).sum() > 0  # secondaries, no noise

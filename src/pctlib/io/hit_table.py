@@ -42,3 +42,18 @@ def cluster_size(edep_mev: np.ndarray, thickness_um: float = 25.0) -> np.ndarray
     """ALPIDE cluster size from the deposited energy: cs = int(4.2267 L^0.65 + 0.5), L in keV/um."""
     lin = np.clip(np.asarray(edep_mev, dtype=np.float64), 0.0, None) * 1000.0 / thickness_um
     return (4.2267 * lin**0.65 + 0.5).astype(np.int64)
+
+
+#: per-hit truth classes (issue 17's noise classification): index = code of :func:`hit_classes`
+HIT_CLASSES = ("primary", "secondary", "noise")
+
+
+def hit_classes(hits: np.ndarray) -> np.ndarray:
+    """The class of every hit of a hit table as a code into ``HIT_CLASSES``: 2 (noise) for a hit no particle made
+    (``trackID`` = ``parentID`` = -1: a fake pixel cluster of the digitisation, which keeps the eventID of its
+    frame's first primary), 0 (primary) for the primary's own hits (``parentID`` = 0), 1 (secondary) for any other
+    particle's. A cluster that merges hits of several particles carries the truth of its largest deposit
+    (``physics/pixels.py``), so it is classed by that one."""
+    track = np.asarray(hits["trackID"])
+    parent = np.asarray(hits["parentID"])
+    return np.where((track < 0) | (parent < 0), 2, np.where(parent == 0, 0, 1)).astype(np.int8)
