@@ -179,10 +179,15 @@ def curve_loss(model: torch.nn.Module, point: list[torch.Tensor], frames: list, 
 
 def curve_key(model_a, model_b, pool: list, spec: CurveSpec) -> str:
     """What determines a trained curve: the two models, the training frames it draws from, its settings."""
-    from .cache import digest, frames_digest, model_digest
+    from .cache import frames_digest, model_digest
 
-    return digest(model_digest(model_a), model_digest(model_b), frames_digest(pool), spec.to_dict(),
-                  CONNECTIVITY_VERSION)[:24]
+    return _curve_key(model_digest(model_a), model_digest(model_b), frames_digest(pool), spec)
+
+
+def _curve_key(digest_a: str, digest_b: str, digest_pool: str, spec: CurveSpec) -> str:
+    from .cache import digest
+
+    return digest(digest_a, digest_b, digest_pool, spec.to_dict(), CONNECTIVITY_VERSION)[:24]
 
 
 def _model_for(model_a: torch.nn.Module, policy: str) -> torch.nn.Module:
@@ -391,11 +396,12 @@ def run_path(models: list, configs: list, pool: list, frames: list, bn_frames: l
     ts = [float(t) for t in ts]
     spec = None if job.path == "linear" else dataclasses.replace(spec or CurveSpec(), loss=job.loss,
                                                                   bn_policy=job.policy)
-    eval_key = digest(model_digest(a), model_digest(b), job.path, job.loss, job.policy,
-                      None if spec is None else spec.to_dict(), frames_digest(frames),
-                      frames_digest(bn_frames) if job.policy == "recompute" else None,
-                      None if spec is None else frames_digest(pool), ts, configs[job.i].to_dict(),
-                      CONNECTIVITY_VERSION)[:24]
+    # each digest once: the pool's (up to hundreds of frames) serves the evaluation key and the curve's folder
+    da, db = model_digest(a), model_digest(b)
+    dpool = None if spec is None else frames_digest(pool)
+    eval_key = digest(da, db, job.path, job.loss, job.policy, None if spec is None else spec.to_dict(),
+                      frames_digest(frames), frames_digest(bn_frames) if job.policy == "recompute" else None,
+                      dpool, ts, configs[job.i].to_dict(), CONNECTIVITY_VERSION)[:24]
     root = None if cache_dir is None else Path(cache_dir)
     result_path = None if root is None else root / "paths" / f"{eval_key}.json"
     if result_path is not None and result_path.is_file():
@@ -411,7 +417,7 @@ def run_path(models: list, configs: list, pool: list, frames: list, bn_frames: l
 
         record = {}
     else:
-        folder = None if root is None else root / "curves" / curve_key(a, b, pool, spec)
+        folder = None if root is None else root / "curves" / _curve_key(da, db, dpool, spec)
         curve, record = train_curve(a, b, pool, configs[job.i], spec, folder, device=device)
         record = {"steps": record["steps"], "resumed_from": record["resumed_from"], "loss": record["loss"]}
 
