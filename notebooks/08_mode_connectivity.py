@@ -72,8 +72,9 @@ import pandas as pd
 import torch
 
 from pctlib.allocator import keep_freed_memory
-from pctlib.landscape.connectivity import (BN_POLICIES, CURVE_LOSSES, CurveSpec, PathJob, connect_pairs,
-                                           path_summary, select_pairs)
+from pctlib.landscape.connectivity import (BN_POLICIES, CURVE_LOSSES, CurveSpec, PathJob, check_choices,
+                                           connect_pairs, high_barrier_verdict, low_loss_verdict, path_summary,
+                                           select_pairs)
 from pctlib.landscape.similarity import holm, welch_test
 from pctlib.landscape.summary import describe, tidy_summary
 from pctlib.paths import find_project_root
@@ -81,10 +82,8 @@ from pctlib.report import save_figure, save_json, save_table
 from pctlib.training.loop import validation_indices
 from pctlib.zoo import Zoo
 
-for name, values, allowed in (("curve_losses", curve_losses, CURVE_LOSSES), ("policies", policies, BN_POLICIES)):
-    bad = [v for v in values if v not in allowed]
-    if bad or not values:
-        raise ValueError(f"parameter {name}: {values!r}; each must be one of {allowed}, at least one")
+check_choices("curve_losses", curve_losses, CURVE_LOSSES)
+check_choices("policies", policies, BN_POLICIES)
 torch.set_num_threads(workers * threads)
 keep_freed_memory()
 root = find_project_root(Path(results_dir).resolve())
@@ -404,26 +403,6 @@ def ratio(sel):
     return float(sel["max_over_endpoints"].median()) if len(sel) else float("nan")
 
 
-PAPER_CURVE_FRAMES = 1000 * 8  # the paper's curve training: 1000 steps of 8 frames (App. D)
-full_protocol = curve_steps * curve_batch >= PAPER_CURVE_FRAMES
-
-
-def low_verdict(x, agree_below=1.5):
-    """agree: the path's maximum within 1.5x of the endpoints as trained. A curve above that refutes "a low-loss
-    curve exists" only if it was trained as long as the paper's (a shortened optimisation that has not found one
-    says nothing about existence): otherwise "cannot tell"."""
-    if not np.isfinite(x):
-        return "cannot tell"
-    if x <= agree_below:
-        return "agree"
-    return "disagree" if full_protocol else "cannot tell"
-
-
-def high_verdict(x, agree_above=2.0, disagree_below=1.5):
-    return ("cannot tell" if not np.isfinite(x) else "agree" if x >= agree_above else
-            "disagree" if x < disagree_below else "cannot tell")
-
-
 def lam_family(policy):
     pats = [c for c in order if c != "PTT"]
     rows = []
@@ -461,10 +440,10 @@ for policy in policies:
     rows = [
         ("Bézier curves between seeds of one configuration are low-loss",
          f"median max/endpoints {ratio(best):.2f} (better Bézier of each of {len(best)} pairs)",
-         low_verdict(ratio(best)), "agree: ≤ 1.5; disagree: > 1.5 after the paper's curve training (1000 × 8)"),
+         low_loss_verdict(ratio(best), curve_steps * curve_batch), "agree: ≤ 1.5; disagree: > 1.5 after the paper's curve training (1000 × 8)"),
         ("straight lines between seeds of one configuration have high barriers",
          f"median max/endpoints {ratio(lin_within):.2f} ({len(lin_within)} pairs)",
-         high_verdict(ratio(lin_within)), "agree: ≥ 2; disagree: < 1.5"),
+         high_barrier_verdict(ratio(lin_within)), "agree: ≥ 2; disagree: < 1.5"),
         ("the linear barrier grows with λ (mean Hamming along the line)",
          "; ".join(f"{r.test}: t {r.t:.2f}, p {r.p:.3f}, Holm {r.p_holm:.3f}" for r in fam.itertuples())
          if len(fam) else "no λ groups",
@@ -474,7 +453,7 @@ for policy in policies:
         ("PTT and PAT modes are joined by a low-loss Bézier (BCE) curve",
          f"median max/endpoints {ratio(cross_bce):.2f} ({len(cross_bce)} pairs"
          f"{', other init' if len(other_init) else ''}); shared init {ratio(shared_init):.2f} "
-         f"({len(shared_init)} pairs)", low_verdict(ratio(cross_bce)),
+         f"({len(shared_init)} pairs)", low_loss_verdict(ratio(cross_bce), curve_steps * curve_batch),
          "agree: ≤ 1.5 (pairs of two initialisations where there are any); disagree: > 1.5 after the paper's "
          "curve training (1000 × 8)"),
         ("PTT's Hamming-trained curves are worse than its BCE-trained ones",
