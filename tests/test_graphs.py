@@ -92,6 +92,18 @@ def test_preprocessing_merges_cuts_and_truncates():
     assert p[0]["edep"] == pytest.approx(0.03) and p[0]["posX"] == pytest.approx(2.0) and p[0]["posY"] == 1.0
 
 
+def test_noise_hits_are_never_merged():
+    # three fake clusters of one layer share eventID and trackID -1: merging them by (eventID, trackID, layer)
+    # would leave one hit at their mean position
+    h = make_hits([(0, 1, 0, 0.0, 0.0, 0.02), (0, -1, 0, 10.0, 0.0, 0.02), (0, -1, 0, 30.0, 5.0, 0.02),
+                   (0, -1, 0, -40.0, 1.0, 0.02), (0, 1, 1, 0.0, 0.0, 0.02)])
+    h["parentID"][h["trackID"] < 0] = -1
+    p = preprocess(h, GraphConfig(min_cluster_size=0))
+    assert len(p) == 5
+    noise = p[p["trackID"] < 0]
+    assert sorted(noise["posX"].tolist()) == [-40.0, 10.0, 30.0]
+
+
 def test_bad_and_degenerate_frames():
     empty = make_hits([])
     g, s = graph_from_hits(empty, GraphConfig())

@@ -18,7 +18,7 @@ import torch
 from torch_geometric.data import Data
 
 from .config import GraphConfig
-from .frames import preprocess, split_frames
+from .frames import split_frames
 from .hit_graph import build_hit_graph
 from .line_graph import (both_directions, count_all_shared_hit_pairs, line_node_features, pair_cosine_scalar,
                          pair_indices)
@@ -43,10 +43,21 @@ class FrameGraph(Data):
 
 
 def graph_from_hits(hits: np.ndarray, config: GraphConfig, device: str | torch.device = "cpu",
-                    epitaxial_um: float = 25.0, preprocessed: bool = False) -> tuple[FrameGraph, dict]:
-    """Build the graphs of one frame; return the graph and its size summary."""
-    h = hits if preprocessed else preprocess(hits, config, epitaxial_um)
-    g = build_hit_graph(h, config, device, epitaxial_um)
+                    epitaxial_um: float = 25.0, preprocessed: bool = False, modules=None
+                    ) -> tuple[FrameGraph, dict]:
+    """Build the graphs of one frame; return the graph and its size summary. A configuration with a hit
+    classifier or the learned graph builder needs the trained ``modules`` (``graphs.modules.GraphModules``)."""
+    from .modules import prepare_hits
+
+    h, edges = prepare_hits(hits, config, modules, epitaxial_um, preprocessed)
+    return graph_of_prepared(h, config, edges, device, epitaxial_um)
+
+
+def graph_of_prepared(h: np.ndarray, config: GraphConfig, edges: np.ndarray | None = None,
+                      device: str | torch.device = "cpu", epitaxial_um: float = 25.0) -> tuple[FrameGraph, dict]:
+    """:func:`graph_from_hits` after ``modules.prepare_hits``: the hits as the graph sees them and the learned
+    segments (None: the angular filter)."""
+    g = build_hit_graph(h, config, device, epitaxial_um, edges=edges)
     e_in, e_out, _ = pair_indices(g.edge_index, g.n_hits)
     edge_index = both_directions(e_in, e_out)
     pairs = edge_index[:, :e_in.numel()]

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
+GRAPH_BUILDERS = ("angular", "learned")
+PRESELECTS = ("none", "fcnn", "gbdt")
+
+
 class GraphConfigError(ValueError):
     """An invalid graph-construction parameter."""
 
@@ -30,6 +34,11 @@ class GraphConfig:
     #: sinusoidal encoding of the line-graph edge scalar u = 1 - sqrt(s_cos) (computed on the fly, not stored)
     encoding_dim: int = 128
     encoding_scaling: float = 0.001
+    #: issue 17: segments by the angular filter or by kNN in a learned embedding, and a hit classifier run before
+    #: graph building; a non-default choice names the trained modules by ``modules_digest`` (``graphs.modules``)
+    graph_builder: str = "angular"
+    preselect: str = "none"
+    modules_digest: str = ""
 
     def __post_init__(self):
         if self.primaries_per_frame < 1:
@@ -47,5 +56,23 @@ class GraphConfig:
         if self.encoding_scaling <= 0:
             raise GraphConfigError(f"encoding_scaling must be positive, got {self.encoding_scaling}")
 
+        if self.graph_builder not in GRAPH_BUILDERS:
+            raise GraphConfigError(f"graph_builder must be one of {GRAPH_BUILDERS}, got {self.graph_builder!r}")
+        if self.preselect not in PRESELECTS:
+            raise GraphConfigError(f"preselect must be one of {PRESELECTS}, got {self.preselect!r}")
+        if self.uses_modules != bool(self.modules_digest):
+            raise GraphConfigError("graph_builder 'learned' or a preselect other than 'none' needs the trained "
+                                   "modules' modules_digest (graphs.modules.GraphModules.config), and only they do")
+
+    @property
+    def uses_modules(self) -> bool:
+        return self.graph_builder != "angular" or self.preselect != "none"
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields; the issue-17 ones only when they differ from the defaults, so that the cache keys of graphs
+        built before they existed stay the same."""
+        d = asdict(self)
+        if not self.uses_modules:
+            for k in ("graph_builder", "preselect", "modules_digest"):
+                d.pop(k)
+        return d

@@ -87,16 +87,16 @@ def _read_meta(path: Path) -> dict | None:
 
 
 def build_cache(hits_path: str | Path, out: str | Path, config: GraphConfig, progress: bool = True,
-                device: str = "cpu", trust_pickle: bool = False) -> CacheInfo:
+                device: str = "cpu", trust_pickle: bool = False, modules=None) -> CacheInfo:
     """Build (or repair) the graph cache of a hit file in ``out``. Safe under concurrent callers: the folder's
     lock (``OUT.lock`` beside it) is held throughout, so one process builds and the others then find a complete
     cache and reuse it."""
     with target_lock(out):
-        return _build_cache(hits_path, out, config, progress, device, trust_pickle)
+        return _build_cache(hits_path, out, config, progress, device, trust_pickle, modules)
 
 
 def _build_cache(hits_path: str | Path, out: str | Path, config: GraphConfig, progress: bool = True,
-                 device: str = "cpu", trust_pickle: bool = False) -> CacheInfo:
+                 device: str = "cpu", trust_pickle: bool = False, modules=None) -> CacheInfo:
     import time
 
     t0 = time.perf_counter()
@@ -137,7 +137,7 @@ def _build_cache(hits_path: str | Path, out: str | Path, config: GraphConfig, pr
         if not ok:
             if name in files and meta is not None:
                 warnings.warn(f"{path}: missing or damaged cache entry; rebuilding", CacheWarning, stacklevel=2)
-            graph, s = graph_from_hits(fh, config, device=device)
+            graph, s = graph_from_hits(fh, config, device=device, modules=modules)
             data = _frame_bytes(graph)
             write_bytes_atomic(path, data)
             files[name] = hashlib.sha256(data).hexdigest()

@@ -57,8 +57,10 @@ def segment_angle(d: torch.Tensor) -> torch.Tensor:
 
 
 def build_hit_graph(hits: np.ndarray, config: GraphConfig, device: str | torch.device = "cpu",
-                    epitaxial_um: float = 25.0) -> HitGraph:
-    """Hit graph of preprocessed hits (``frames.preprocess``), sorted by layer."""
+                    epitaxial_um: float = 25.0, edges: np.ndarray | None = None) -> HitGraph:
+    """Hit graph of preprocessed hits (``frames.preprocess``), sorted by layer. The segments are those of the
+    angular filter, or ``edges`` when given ((2, E) hit indices from layer l to layer l + 1, grouped by source
+    layer: a learned graph builder's, ``graphs.learned``); truth and the rest are computed the same way."""
     dev = torch.device(device)
     n = int(hits.size)
     pos = torch.as_tensor(np.stack([hits["posX"], hits["posY"], hits["posZ"]], axis=1).astype(np.float32),
@@ -120,7 +122,7 @@ def build_hit_graph(hits: np.ndarray, config: GraphConfig, device: str | torch.d
         zmax = np.maximum.reduceat(z_np, layer_ptr_np[:-1][occupied])
         flat[occupied] = zmin == zmax
         z_of[occupied] = zmin
-    for lay in range(n_layers - 1):
+    for lay in range(n_layers - 1 if edges is None else 0):
         a0, a1 = int(layer_ptr_np[lay]), int(layer_ptr_np[lay + 1])
         b1 = int(layer_ptr_np[lay + 2])
         if a1 == a0 or b1 == a1:
@@ -142,7 +144,14 @@ def build_hit_graph(hits: np.ndarray, config: GraphConfig, device: str | torch.d
         srcs.append(i + a0)
         tgts.append(j + a1)
         edge_ptr.append(edge_ptr[-1] + int(i.numel()))
-    if srcs:
+    if edges is not None:
+        ei = np.asarray(edges, dtype=np.int64).reshape(2, -1)
+        if ei.size and (ei.min() < 0 or ei.max() >= n or np.any(layer_np[ei[1]] != layer_np[ei[0]] + 1)
+                        or np.any(np.diff(layer_np[ei[0]]) < 0)):
+            raise ValueError("edges must join hits of layer l to layer l + 1, grouped by source layer")
+        edge_index = torch.as_tensor(ei, device=dev)
+        edge_ptr = np.searchsorted(layer_np[ei[0]], np.arange(max(n_layers, 1))).tolist() if n_layers else [0]
+    elif srcs:
         edge_index = torch.stack([torch.cat(srcs), torch.cat(tgts)])
     else:
         edge_index = torch.zeros((2, 0), dtype=torch.long, device=dev)

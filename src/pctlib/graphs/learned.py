@@ -18,6 +18,11 @@ Pairs are given as index tensors of shape (2, P): ``att`` the attractive pairs (
 
 from __future__ import annotations
 
+import hashlib
+import io
+import pickle
+from dataclasses import asdict, dataclass, field
+
 import numpy as np
 import torch
 
@@ -96,3 +101,182 @@ def knn_between_layers(h: np.ndarray, layer: np.ndarray, k: int) -> np.ndarray:
         return np.zeros((2, 0), dtype=np.int64)
     out = np.stack([np.concatenate(src), np.concatenate(dst)]).astype(np.int64)
     return out[:, np.argsort(out[0], kind="stable")]
+
+
+# --- the hit embedding and the graph builder ---------------------------------------------------------------------
+
+LOSSES = ("hinge", "infonce")
+#: input columns of the embedding, from a preprocessed hit table
+EMBED_INPUTS = ("posX", "posY", "posZ", "edep", "layer")
+
+
+class EmbeddingError(ValueError):
+    """An invalid embedding setting or an unusable training set."""
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """An MLP embedding of hits (the thesis' ``GraphConstructionFCNN``: residual, ``alpha``, ``depth``, ``hidden``,
+    ``dim`` output coordinates) trained on the segments of an angular hit graph: its true segments are the
+    attractive pairs, its false ones the repulsive pairs (the hard negatives: hits a kNN search would reach).
+    Segments are then the ``k`` nearest hits of the next layer in the embedding."""
+
+    loss: str = "infonce"
+    tau: float = 0.1
+    #: hinge: repulsion radius r and weight s_rep of L_rep (thesis: r = 1)
+    margin: float = 1.0
+    s_rep: float = 1.0
+    dim: int = 8
+    hidden: int = 64
+    depth: int = 3
+    alpha: float = 0.6
+    epochs: int = 10
+    lr: float = 1e-3
+    k: int = 4
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise EmbeddingError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        for name in ("dim", "hidden", "epochs", "k"):
+            if getattr(self, name) < 1:
+                raise EmbeddingError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.tau > 0 or not self.margin > 0 or not self.lr > 0 or self.s_rep < 0:
+            raise EmbeddingError("tau, margin and lr must be positive, s_rep non-negative")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def embedding_inputs(hits: np.ndarray) -> np.ndarray:
+    """(N, 5) raw inputs of a hit table: x, y, z [mm], edep [MeV], layer."""
+    return np.stack([np.asarray(hits[c], np.float64) for c in EMBED_INPUTS], 1) if len(hits) else np.zeros((0, 5))
+
+
+def segment_pairs(edge_index: np.ndarray, truth: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(att, rep) of a hit graph: its true and its false segments, source hit first (the anchor)."""
+    ei = torch.as_tensor(np.asarray(edge_index), dtype=torch.long)
+    t = torch.as_tensor(np.asarray(truth) > 0)
+    return ei[:, t], ei[:, ~t]
+
+
+@dataclass
+class HitEmbedder:
+    """A trained embedding: ``embed`` hit tables, ``edges`` of a preprocessed frame by kNN between layers."""
+
+    config: EmbeddingConfig
+    mean: np.ndarray
+    std: np.ndarray
+    net: torch.nn.Module
+    info: dict = field(default_factory=dict)
+    _digest: str | None = field(default=None, repr=False, compare=False)
+
+    def embed(self, hits: np.ndarray) -> np.ndarray:
+        z = (embedding_inputs(hits) - self.mean) / self.std
+        with torch.no_grad():
+            return self.net(torch.as_tensor(z, dtype=torch.float32)).double().numpy()
+
+    def edges(self, hits: np.ndarray, k: int | None = None) -> np.ndarray:
+        """(2, E) segments of a frame's hits (sorted by layer, as ``frames.preprocess`` leaves them)."""
+        if len(hits) == 0:
+            return np.zeros((2, 0), np.int64)
+        return knn_between_layers(self.embed(hits), np.asarray(hits["layer"]), k or self.config.k)
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        pickle.dump({"config": self.config.to_dict(), "mean": self.mean, "std": self.std,
+                     "state": {k: v.detach().cpu().numpy() for k, v in self.net.state_dict().items()},
+                     "info": self.info}, buf, protocol=4)
+        return buf.getvalue()
+
+    def digest(self) -> str:
+        """sha256 of the serialised form; for a loaded embedder, of the bytes it was loaded from."""
+        if self._digest is None:
+            self._digest = hashlib.sha256(self.to_bytes()).hexdigest()
+        return self._digest
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "HitEmbedder":
+        """Inverse of :meth:`to_bytes` (a pickle: load only what pctlib wrote)."""
+        d = pickle.loads(data)
+        cfg = EmbeddingConfig(**d["config"])
+        net = _embedding_network(cfg)
+        net.load_state_dict({k: torch.as_tensor(v) for k, v in d["state"].items()})
+        net.eval()
+        out = cls(cfg, d["mean"], d["std"], net, d["info"])
+        out._digest = hashlib.sha256(data).hexdigest()
+        return out
+
+
+def _embedding_network(cfg: EmbeddingConfig) -> torch.nn.Module:
+    from ..preselect.fcnn import ResidualFCNN
+
+    return ResidualFCNN(len(EMBED_INPUTS), cfg.dim, cfg.hidden, cfg.depth, cfg.alpha)
+
+
+def embedding_loss(h: torch.Tensor, att: torch.Tensor, rep: torch.Tensor, config: EmbeddingConfig) -> torch.Tensor:
+    if config.loss == "hinge":
+        l_att, l_rep = hinge_losses(h, att, rep, config.margin)
+        return l_att + config.s_rep * l_rep
+    return info_nce_loss(h, att, rep, config.tau)
+
+
+def fit_embedding(frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]], config: EmbeddingConfig = EmbeddingConfig(),
+                  progress: bool = True) -> HitEmbedder:
+    """Train an embedding on frames given as (hits, edge_index, truth): a preprocessed hit table and the segments
+    of its (angular) hit graph with their truth. One Adam step per frame, ``epochs`` passes in a seeded order;
+    deterministic on the CPU."""
+    from ..progress import progress_bar
+
+    frames = [f for f in frames if len(f[0])]
+    if not frames:
+        raise EmbeddingError("no training frame holds a hit")
+    raw = np.concatenate([embedding_inputs(h) for h, _, _ in frames])
+    mean, std = raw.mean(0), raw.std(0)
+    std = np.where(std > 0, std, 1.0)
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    net = _embedding_network(config)
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    prepared = [(torch.as_tensor((embedding_inputs(h) - mean) / std, dtype=torch.float32), *segment_pairs(ei, y))
+                for h, ei, y in frames]
+    if not any(att.shape[1] for _, att, _ in prepared):
+        raise EmbeddingError("the training frames hold no true segment")
+    losses = []
+    bar = progress_bar(total=config.epochs * len(prepared), desc=f"embedding ({config.loss})", unit="frame",
+                       enabled=progress)
+    for _ in range(config.epochs):
+        total = 0.0
+        for i in torch.randperm(len(prepared), generator=gen).tolist():
+            x, att, rep = prepared[i]
+            opt.zero_grad()
+            loss = embedding_loss(net(x), att, rep, config)
+            loss.backward()
+            opt.step()
+            total += loss.item()
+            bar.update(1)
+        losses.append(total / len(prepared))
+    bar.close()
+    net.eval()
+    return HitEmbedder(config, mean, std, net, {"loss": losses, "train_frames": len(prepared)})
+
+
+def embedding_quality(embedder: HitEmbedder, frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                      max_points: int = 2000, seed: int = 0) -> dict:
+    """Wang & Isola's alignment (α = 2) over the true segments and uniformity (t = 2) over up to ``max_points``
+    hits per frame, both of the unit-normalised embedding (their definitions are for points on the sphere), averaged
+    over frames: {'alignment', 'uniformity'}."""
+    rng = np.random.default_rng(seed)
+    al, un = [], []
+    for hits, ei, y in frames:
+        if len(hits) < 2:
+            continue
+        h = torch.as_tensor(embedder.embed(hits))
+        h = h / h.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        att, _ = segment_pairs(ei, y)
+        if att.shape[1]:
+            al.append(alignment(h, att))
+        pick = rng.choice(len(hits), size=min(max_points, len(hits)), replace=False)
+        un.append(uniformity(h[torch.as_tensor(pick)]))
+    return {"alignment": float(np.mean(al)) if al else float("nan"),
+            "uniformity": float(np.mean(un)) if un else float("nan")}

@@ -20,7 +20,8 @@ import torch
 
 from ..assign.batch import assign_scores
 from ..assign.layout import layout_of_graph
-from ..graphs.build import graph_from_hits
+from ..graphs.build import graph_of_prepared
+from ..graphs.hit_graph import build_hit_graph
 from ..graphs.config import GraphConfig
 from ..graphs.frames import preprocess, split_frames
 from ..io.readers import read_hits
@@ -38,17 +39,32 @@ def _segments_of_tracks(tracks, edge_index: np.ndarray) -> np.ndarray:
 
 def evaluate_frames(hits: np.ndarray, primaries_per_frame: int, tracker: str, model=None,
                     follower: FollowerConfig | None = None, min_last_edep: float = 0.0625,
-                    max_frames: int | None = None) -> list[dict]:
-    """Rows of per-frame metrics; ``tracker`` is 'gnn' (with ``model``) or 'track-follower'."""
-    cfg = GraphConfig(primaries_per_frame=primaries_per_frame)
+                    max_frames: int | None = None, graph: GraphConfig | None = None,
+                    modules=None) -> list[dict]:
+    """Rows of per-frame metrics; ``tracker`` is 'gnn' (with ``model``) or 'track-follower'. ``graph`` (default:
+    the reference configuration at the density) may name a hit classifier or the learned graph builder, with their
+    ``modules``; both trackers then see the hits the classifier keeps, and the GNN the learned segments. The
+    efficiencies' denominators are those of the frame as the classifier leaves it (``clean_primaries``,
+    ``primary_events``); the primaries lost to the classifier are in ``clean_primaries_before``."""
+    from ..graphs.modules import prepare_hits
+
+    cfg = graph or GraphConfig(primaries_per_frame=primaries_per_frame)
+    if cfg.primaries_per_frame != primaries_per_frame:
+        raise ValueError(f"graph config has {cfg.primaries_per_frame} primaries per frame, not {primaries_per_frame}")
     follower_fn = TrackFollower(follower or FollowerConfig())
     frames = split_frames(hits, primaries_per_frame, drop_partial=True)  # a partial frame is not of this density
     rows = []
     for i, fh in enumerate(frames[:max_frames]):
         t0 = time.perf_counter()
         p = preprocess(fh, cfg)
-        g, sizes = graph_from_hits(p, cfg, preprocessed=True)
-        t_graph = time.perf_counter() - t0
+        t_pre = time.perf_counter() - t0
+        n_before = len(p)
+        clean_before = int(build_hit_graph(p, cfg, edges=np.zeros((2, 0), np.int64)).n_clean_primaries) \
+            if cfg.preselect != "none" else None
+        t0 = time.perf_counter()
+        p, edges = prepare_hits(p, cfg, modules, preprocessed=True)
+        g, sizes = graph_of_prepared(p, cfg, edges)
+        t_graph = time.perf_counter() - t0 + t_pre
         ei = g.hit_edge_index.numpy()
         t1 = time.perf_counter()
         if tracker == "gnn":
@@ -73,6 +89,8 @@ def evaluate_frames(hits: np.ndarray, primaries_per_frame: int, tracker: str, mo
                                            "primary_events", "purity", "efficiency", "correct",
                                            "purity_all_tracks", "efficiency_clean")},
                      "clean_primaries": int(g.n_clean_primaries),
+                     "hits_before_preselect": n_before,
+                     "clean_primaries_before": clean_before if clean_before is not None else int(g.n_clean_primaries),
                      "double_majority": pe["double_majority"], "perfect": pe["perfect"], "lhc": pe["lhc"],
                      **{k: fl[k] for k in ("wrong", "wrong_tracker", "wrong_calorimeter_front",
                                            "wrong_calorimeter_deep")},
@@ -83,11 +101,17 @@ def evaluate_frames(hits: np.ndarray, primaries_per_frame: int, tracker: str, mo
 
 def evaluate_file(path: str | Path, densities: list[int], tracker: str, model=None,
                   follower: FollowerConfig | None = None, min_last_edep: float = 0.0625,
-                  max_frames: int | None = None, trust_pickle: bool = False) -> pd.DataFrame:
+                  max_frames: int | None = None, trust_pickle: bool = False, graph: GraphConfig | None = None,
+                  modules=None) -> pd.DataFrame:
+    """:func:`evaluate_frames` of a hit file at each density; ``graph`` is the configuration apart from the
+    density (which each density replaces)."""
+    from dataclasses import replace
+
     hits = read_hits(path, trust_pickle=trust_pickle)
     rows = []
     for n in densities:
-        rows += evaluate_frames(hits, n, tracker, model, follower, min_last_edep, max_frames)
+        cfg = replace(graph, primaries_per_frame=n) if graph is not None else None
+        rows += evaluate_frames(hits, n, tracker, model, follower, min_last_edep, max_frames, cfg, modules)
     df = pd.DataFrame(rows)
     df.insert(1, "data", Path(path).name)
     return df

@@ -99,13 +99,22 @@ class DataSpec:
     primaries_per_frame: int = 100
 
 
-def prepare(spec: DataSpec, root: str | Path, progress: bool = True, max_cached: int = 256) -> FrameList:
+def prepare(spec: DataSpec, root: str | Path, progress: bool = True, max_cached: int = 256,
+            graph: GraphConfig | None = None, modules=None) -> FrameList:
+    """The frames of ``spec``: hits simulated once per phantom, graphs cached once. ``graph`` (default: the
+    reference configuration at the spec's density) may name a hit classifier or the learned graph builder; then
+    ``modules`` (``graphs.modules.GraphModules``) are needed, and the graphs go to their own cache folder."""
     root = Path(root)
+    cfg = graph or GraphConfig(primaries_per_frame=spec.primaries_per_frame)
+    if cfg.primaries_per_frame != spec.primaries_per_frame:
+        raise ValueError(f"graph config has {cfg.primaries_per_frame} primaries per frame, the spec "
+                         f"{spec.primaries_per_frame}")
+    tag = f"_{cfg.graph_builder}-{cfg.preselect}-{cfg.modules_digest[:8]}" if cfg.uses_modules else ""
     parts = []
     for k, t in enumerate(spec.phantoms):
         hits = simulated_hits(root, spec.name, t, spec.primaries, spec.seed * 1000 + k, progress)
-        out = root / "graphs" / f"{hits.stem}_{spec.primaries_per_frame}"
-        build_cache(hits, out, GraphConfig(primaries_per_frame=spec.primaries_per_frame), progress=progress)
+        out = root / "graphs" / f"{hits.stem}_{spec.primaries_per_frame}{tag}"
+        build_cache(hits, out, cfg, progress=progress, modules=modules)
         parts.append(GraphDataset(out, max_cached=max_cached))
     return FrameList(parts)
 

@@ -1,0 +1,162 @@
+"""The trained modules of issue 17 in the graph-building path: a hit classifier run before graph building
+(``preselect``) and a learned graph builder (``graph_builder: learned``), selected by ``GraphConfig``.
+
+:class:`GraphModules` holds what a configuration needs; its :meth:`~GraphModules.digest` names them in the graph
+configuration (``GraphConfig.modules_digest``), so graph caches and evaluations built with other modules are never
+reused. :func:`labelled_frames` turns hit frames into the classifier's training rows and the embedding's training
+frames; :func:`fitted_modules` trains both from hit frames and keeps them in a verified file (written whole, under
+the file's lock, so that concurrent jobs train once).
+
+Order in a frame: reference preprocessing (``frames.preprocess``) → the classifier removes hits scoring above its
+operating threshold → the gap rule again (a layer the classifier emptied ends the frame, as an empty layer always
+does) → segments by the angular filter or the embedding's kNN → the hit graph and line graph as usual.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..fileio import target_lock, write_bytes_atomic, write_json_atomic
+from ..io.hit_table import hit_classes
+from ..preselect.classifier import ClassifierConfig, HitClassifier, fit_classifier
+from ..preselect.features import hit_features
+from .config import GraphConfig
+from .frames import last_connected_layer, preprocess
+
+MODULES_VERSION = 1
+
+
+class ModulesError(ValueError):
+    """Modules that do not fit the graph configuration."""
+
+
+@dataclass
+class GraphModules:
+    classifier: HitClassifier | None = None
+    embedder: object | None = None  # learned.HitEmbedder
+
+    def digest(self) -> str:
+        parts = [self.classifier.digest() if self.classifier else "-", self.embedder.digest() if self.embedder else "-"]
+        return hashlib.sha256(("|".join(parts) + f"|v{MODULES_VERSION}").encode()).hexdigest()[:20]
+
+    def config(self, base: GraphConfig, graph_builder: str = "angular", preselect: str = "none") -> GraphConfig:
+        """``base`` with the chosen modules named (checked against what this object holds)."""
+        if preselect != "none" and (self.classifier is None or self.classifier.config.kind != preselect):
+            raise ModulesError(f"preselect {preselect!r} needs a trained {preselect} classifier in the modules")
+        if graph_builder == "learned" and self.embedder is None:
+            raise ModulesError("graph_builder 'learned' needs a trained embedding in the modules")
+        uses = graph_builder != "angular" or preselect != "none"
+        return replace(base, graph_builder=graph_builder, preselect=preselect,
+                       modules_digest=self.digest() if uses else "")
+
+    def check(self, config: GraphConfig) -> None:
+        if config.uses_modules and config.modules_digest != self.digest():
+            raise ModulesError(f"the graph configuration names modules {config.modules_digest}, these are "
+                               f"{self.digest()}")
+
+    def to_bytes(self) -> bytes:
+        return pickle.dumps({"version": MODULES_VERSION,
+                             "classifier": self.classifier.to_bytes() if self.classifier else None,
+                             "embedder": self.embedder.to_bytes() if self.embedder else None}, protocol=4)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "GraphModules":
+        from .learned import HitEmbedder
+
+        d = pickle.loads(data)
+        return cls(HitClassifier.from_bytes(d["classifier"]) if d["classifier"] else None,
+                   HitEmbedder.from_bytes(d["embedder"]) if d["embedder"] else None)
+
+
+def prepare_hits(hits: np.ndarray, config: GraphConfig, modules: GraphModules | None = None,
+                 epitaxial_um: float = 25.0, preprocessed: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """A frame's hits as the graph sees them (module docstring) and the learned segments (None: angular)."""
+    h = hits if preprocessed else preprocess(hits, config, epitaxial_um)
+    if not config.uses_modules:
+        return h, None
+    if modules is None:
+        raise ModulesError(f"graph_builder {config.graph_builder!r} / preselect {config.preselect!r} need the "
+                           "trained modules (graphs.modules.GraphModules)")
+    modules.check(config)
+    if config.preselect != "none" and len(h):
+        h = h[modules.classifier.keep(h)]
+        if config.truncate_after_empty_layer and len(h):
+            h = h[h["layer"] <= last_connected_layer(h["layer"])]
+    edges = modules.embedder.edges(h) if config.graph_builder == "learned" else None
+    return h, edges
+
+
+def labelled_frames(frames: list[np.ndarray], config: GraphConfig, radius_mm: float = 5.0):
+    """Per frame, after the reference preprocessing: (features, classes) of its hits for the classifier, and
+    (hits, angular segments, their truth) for the embedding. Returns (features, classes, frame number, graph
+    frames); the angular graph is that of ``config`` without modules."""
+    from .hit_graph import build_hit_graph
+
+    base = replace(config, graph_builder="angular", preselect="none", modules_digest="")
+    feats, classes, which, graphs = [], [], [], []
+    for i, f in enumerate(frames):
+        p = preprocess(f, base)
+        feats.append(hit_features(p, radius_mm))
+        classes.append(hit_classes(p))
+        which.append(np.full(len(p), i))
+        g = build_hit_graph(p, base)
+        graphs.append((p, g.edge_index.numpy(), g.y.numpy()))
+    cat = (lambda xs, w: np.concatenate(xs) if xs else np.zeros((0,) + w))
+    return cat(feats, (6,)), cat(classes, ()), cat(which, ()), graphs
+
+
+def fit_modules(frames: list[np.ndarray], config: GraphConfig, classifier: ClassifierConfig | None = None,
+                embedding=None, progress: bool = True) -> GraphModules:
+    """Train the modules asked for (a ``ClassifierConfig`` and/or a ``learned.EmbeddingConfig``) on hit frames.
+    Each learns from the reference-preprocessed frames (the embedding does not see the classifier's cut), so that
+    either can be used alone or both together."""
+    from .learned import fit_embedding
+
+    x, c, _, graphs = labelled_frames(frames, config, classifier.radius_mm if classifier else 5.0)
+    clf = fit_classifier(x, c, classifier, progress) if classifier else None
+    emb = fit_embedding(graphs, embedding, progress) if embedding else None
+    return GraphModules(clf, emb)
+
+
+def fitted_modules(path: str | Path, frames_key: str, frames, config: GraphConfig,
+                   classifier: ClassifierConfig | None = None, embedding=None,
+                   progress: bool = True) -> GraphModules:
+    """The modules of :func:`fit_modules`, trained once and kept at ``path`` (with ``PATH.json``: the training
+    key and the file's sha256). ``frames_key`` names the training frames (e.g. the hit file's hash); ``frames`` is
+    a list of hit frames or a callable returning it (called only when training is needed). A file whose record or
+    hash does not match is trained again."""
+    path = Path(path)
+    key = hashlib.sha256(json.dumps({
+        "frames": frames_key, "graph": config.to_dict(), "version": MODULES_VERSION,
+        "classifier": classifier.to_dict() if classifier else None,
+        "embedding": embedding.to_dict() if embedding else None}, sort_keys=True).encode()).hexdigest()[:20]
+    side = path.with_name(path.name + ".json")
+
+    def cached():
+        try:
+            meta = json.loads(side.read_text())
+            data = path.read_bytes()
+        except (OSError, json.JSONDecodeError):
+            return None
+        if meta.get("key") != key or hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+            return None
+        return GraphModules.from_bytes(data)
+
+    got = cached()
+    if got is not None:
+        return got
+    with target_lock(path):
+        got = cached()
+        if got is not None:
+            return got
+        mods = fit_modules(frames() if callable(frames) else frames, config, classifier, embedding, progress)
+        data = mods.to_bytes()
+        write_bytes_atomic(path, data)
+        write_json_atomic(side, {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "digest": mods.digest()})
+        return mods
