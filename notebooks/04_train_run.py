@@ -51,6 +51,9 @@ frames_per_pass = 1  # frames scored in one pass (GPUs); 1: frame by frame, each
 assign_workers = 1  # threads solving the assignments of a pass (keeps a GPU fed on a many-core host)
 threads = 2
 device = "auto"  # auto: a GPU when there is one
+graph_builder = "angular"  # one of: angular, learned
+preselect = "none"  # one of: none, fcnn, gbdt
+module_primaries = 2000  # per phantom: the hits the classifier / embedding learn from (pctlib.training.data.graph_setup)
 
 # %%
 import hashlib
@@ -63,7 +66,7 @@ import torch
 
 from pctlib.paths import find_project_root
 from pctlib.report import results_folder, save_json
-from pctlib.training.data import DataSpec, feature_statistics, prepare
+from pctlib.training.data import DataSpec, feature_statistics, graph_setup, prepare
 from pctlib.training.loop import TrainConfig, train_many
 from pctlib.zoo import expand_models
 
@@ -72,8 +75,12 @@ root = find_project_root(Path(results_dir).resolve())
 data_root = root / "data"
 tr_spec = DataSpec("train", tuple(phantoms), train_primaries, data_seed, primaries_per_frame)
 va_spec = DataSpec("val", tuple(phantoms), val_primaries, data_seed + 1, primaries_per_frame)
-train_frames = prepare(tr_spec, data_root)
-val_frames = prepare(va_spec, data_root)
+# angular graphs without a classifier (the paper's), or those of a learned graph builder / hit classifier, trained
+# once on their own hits (chapter 09 studies them)
+graph_cfg, modules = graph_setup(data_root, graph_builder, preselect, tuple(phantoms), primaries_per_frame,
+                                 module_primaries)
+train_frames = prepare(tr_spec, data_root, graph=graph_cfg, modules=modules)
+val_frames = prepare(va_spec, data_root, graph=graph_cfg, modules=modules)
 norm = feature_statistics(train_frames)
 wanted = expand_models(models) if models else [(mode, lam, seed)]
 together = len(wanted) > 1
@@ -85,6 +92,8 @@ configs = [TrainConfig(mode=m, lam=l, seed=s, steps=steps, batch_frames=batch_fr
                        data_seed=data_seed if together else None) for m, l, s in wanted]
 data_info = {"train": vars(tr_spec), "val": vars(va_spec), "train_data": train_frames.identity,
              "val_data": val_frames.identity}
+if graph_cfg.uses_modules:  # recorded only when used, so that the reference runs keep their folders
+    data_info["graph"] = graph_cfg.to_dict()
 
 
 def run_folder(cfg):

@@ -36,8 +36,12 @@ min_last_edep = 0.0625
 follower = True  # also run the track follower (slow: pure Python tree search)
 test_seed = 9
 dpi = 110
+graph_builder = "angular"  # one of: angular, learned
+preselect = "none"  # one of: none, fcnn, gbdt
+module_primaries = 2000  # per phantom, as in 04_train_run (the same trained modules)
 
 # %%
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -55,7 +59,7 @@ from pctlib.report import save_figure, save_json, save_table
 from pctlib.tracks.build import build_tracks
 from pctlib.tracks.evaluate import evaluate_frames
 from pctlib.tracks.follower import FollowerConfig
-from pctlib.training.data import simulated_hits
+from pctlib.training.data import graph_setup, simulated_hits
 from pctlib.zoo import Zoo
 
 torch.set_num_threads(2)
@@ -66,6 +70,9 @@ for k, t in enumerate(phantoms):
 # the models of this params set's training grid (pctlib.zoo: recorded by 04_train_run, all trained on one data set)
 zoo = Zoo.from_results(root, params_name).checked()
 models = [(f"GNN {m.configuration}", m.seed, m.load()) for m in zoo.models]
+# the graphs: the paper's angular ones, or a learned builder / hit classifier (the modules 04_train_run used when
+# it ran with the same graph_builder / preselect; both trackers see the hits the classifier keeps)
+graph_cfg, modules = graph_setup(root / "data", graph_builder, preselect, tuple(phantoms), 100, module_primaries)
 print(f"{len(models)} trained models: {sorted({m[0] for m in models})}")
 
 # %% [markdown]
@@ -79,10 +86,12 @@ for t, path in test_hits.items():
     hits = read_hits(path)
     for n in densities:
         for label, seed, model in models:
-            for r in evaluate_frames(hits, n, "gnn", model, min_last_edep=min_last_edep):
+            for r in evaluate_frames(hits, n, "gnn", model, min_last_edep=min_last_edep,
+                                     graph=replace(graph_cfg, primaries_per_frame=n), modules=modules):
                 rows.append({**r, "algorithm": label, "seed": seed, "phantom_mm": t})
         if follower:
-            for r in evaluate_frames(hits, n, "track-follower", min_last_edep=min_last_edep):
+            for r in evaluate_frames(hits, n, "track-follower", min_last_edep=min_last_edep,
+                                     graph=replace(graph_cfg, primaries_per_frame=n), modules=modules):
                 rows.append({**r, "algorithm": "track follower", "seed": 0, "phantom_mm": t})
 frames = pd.DataFrame(rows)
 save_table(frames, results_dir, "per_frame")

@@ -160,3 +160,27 @@ def test_learned_preselected_graphs_through_the_cache_and_the_evaluation(tmp_pat
     for r, q in zip(rows, ref):
         assert r["hits"] < q["hits"] == q["hits_before_preselect"] == r["hits_before_preselect"]
         assert r["clean_primaries_before"] >= r["clean_primaries"]
+
+
+def test_graph_setup_of_the_chapters_trains_once_and_feeds_prepare(tmp_path):
+    from pctlib.training.data import DataSpec, graph_setup, prepare
+
+    cfg, mods = graph_setup(tmp_path, "angular", "none")
+    assert mods is None and not cfg.uses_modules  # the reference: nothing trained, nothing simulated
+    assert not (tmp_path / "hits").exists()
+    kw = dict(phantoms=(200.0,), module_primaries=300,
+              embedding=EmbeddingConfig(epochs=1, hidden=8, depth=0, k=2),
+              classifier=ClassifierConfig(kind="gbdt", iterations=10), progress=False)
+    cfg, mods = graph_setup(tmp_path, "learned", "gbdt", **kw)
+    assert cfg.graph_builder == "learned" and cfg.preselect == "gbdt" and cfg.modules_digest == mods.digest()
+    files = sorted((tmp_path / "modules").glob("*.pkl"))
+    again, mods2 = graph_setup(tmp_path, "learned", "gbdt", **kw)
+    assert again == cfg and sorted((tmp_path / "modules").glob("*.pkl")) == files  # reused, not retrained
+    with pytest.raises(ValueError, match="preselect 'fcnn' with a gbdt"):
+        graph_setup(tmp_path, "angular", "fcnn", **kw)
+    frames = prepare(DataSpec("t", (200.0,), 200, 1), tmp_path, progress=False, graph=cfg, modules=mods2)
+    ref = prepare(DataSpec("t", (200.0,), 200, 1), tmp_path, progress=False)
+    assert frames.identity != ref.identity  # their own cache folders
+    g, r = frames[0], ref[0]
+    # the learned graph: at most k = 2 segments per hit, on the hits the classifier kept
+    assert np.bincount(g.hit_edge_index[0].numpy()).max() <= 2 and g.hit_x.shape[0] <= r.hit_x.shape[0]

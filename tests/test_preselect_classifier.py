@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from pctlib.preselect.classifier import (ClassifierConfig, ClassifierError, HitClassifier, fit_classifier,
-                                         operating_threshold, reject_labels, removal_rates, roc)
+from pctlib.preselect.classifier import (ClassifierConfig, ClassifierError, HitClassifier, calibration_split,
+                                         fit_classifier, operating_threshold, reject_labels, removal_rates, roc)
 from pctlib.preselect.features import FEATURES
 
 
@@ -89,7 +89,11 @@ def test_fit_is_deterministic_meets_its_operating_point_and_round_trips(kind):
     b = fit_classifier(x, c, cfg, progress=False)
     np.testing.assert_array_equal(a.scores(x), b.scores(x))
     assert a.digest() == b.digest()
-    r = removal_rates(a.scores(x), c, a.threshold)
+    # the threshold is the operating point of the held-out rows, not of the fitted ones
+    held = calibration_split(len(c), None, cfg.calibration, cfg.seed)
+    assert a.info["calibration_hits"] == held.sum() == round(0.25 * len(c))
+    assert a.threshold == operating_threshold(a.scores(x[held]), c[held] == 0, cfg.max_primary_loss)
+    r = removal_rates(a.scores(x[held]), c[held], a.threshold)
     assert r["primary_loss"] <= cfg.max_primary_loss and r["noise_rejection"] > 0.5
     assert roc(a.scores(x), c)["auc"] > 0.95
     back = HitClassifier.from_bytes(a.to_bytes())
@@ -105,6 +109,17 @@ def test_bad_settings_and_training_sets_are_named():
     x, c = toy(50, 0.3, 2)
     with pytest.raises(ClassifierError, match="both primary and non-primary"):
         fit_classifier(x, np.zeros(50, int), progress=False)
+    with pytest.raises(ClassifierError, match="two frames"):
+        fit_classifier(x, c, progress=False, groups=np.zeros(50, int))
     with pytest.raises(ClassifierError, match="features"):
         fit_classifier(x[:, :3], c, progress=False)
     assert reject_labels(np.array([0, 1, 2])).tolist() == [0, 1, 1]
+
+
+def test_calibration_split_by_frames():
+    groups = np.repeat(np.arange(8), 5)
+    held = calibration_split(40, groups, 0.25, 0)
+    # whole frames: 2 of the 8, every row of each
+    assert held.sum() == 10 and len(np.unique(groups[held])) == 2
+    assert all(held[groups == g].all() or not held[groups == g].any() for g in range(8))
+    assert calibration_split(40, np.repeat([0, 1], 20), 0.9, 0).sum() == 20  # one frame always left to fit

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -181,6 +181,10 @@ class HitEmbedder:
         if len(hits) == 0:
             return np.zeros((2, 0), np.int64)
         return knn_between_layers(self.embed(hits), np.asarray(hits["layer"]), k or self.config.k)
+
+    def with_k(self, k: int) -> "HitEmbedder":
+        """The same embedding building ``k`` segments per hit (a new digest: ``k`` is part of the configuration)."""
+        return HitEmbedder(replace(self.config, k=k), self.mean, self.std, self.net, dict(self.info))
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()

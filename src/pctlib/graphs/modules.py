@@ -118,8 +118,8 @@ def fit_modules(frames: list[np.ndarray], config: GraphConfig, classifier: Class
     either can be used alone or both together."""
     from .learned import fit_embedding
 
-    x, c, _, graphs = labelled_frames(frames, config, classifier.radius_mm if classifier else 5.0)
-    clf = fit_classifier(x, c, classifier, progress) if classifier else None
+    x, c, which, graphs = labelled_frames(frames, config, classifier.radius_mm if classifier else 5.0)
+    clf = fit_classifier(x, c, classifier, progress, groups=which) if classifier else None
     emb = fit_embedding(graphs, embedding, progress) if embedding else None
     return GraphModules(clf, emb)
 

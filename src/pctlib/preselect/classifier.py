@@ -14,7 +14,8 @@ per-hit features of ``features.py``:
 Features enter as log(1 + value) (layer as is), standardised with the training set's mean and standard deviation.
 
 The operating point (:func:`operating_threshold`): the lowest threshold that removes at most ``max_primary_loss``
-(0.5 %) of the primary hits; a hit is removed when its score is strictly above the threshold. The ROC curve is of
+(0.5 %) of the primary hits of held-out training frames (not those fitted: see ``ClassifierConfig.calibration``);
+a hit is removed when its score is strictly above the threshold. The ROC curve is of
 removal: "true positive rate" = removed non-primary hits / non-primary hits, "false positive rate" = removed
 primary hits / primary hits (the thesis' FPR over the hits of interest).
 """
@@ -63,6 +64,10 @@ class ClassifierConfig:
     #: features: transverse radius of the occupancy count [mm]
     radius_mm: float = 5.0
     max_primary_loss: float = MAX_PRIMARY_LOSS
+    #: share of the training frames (or rows) held out from fitting to set the operating threshold: a threshold
+    #: set on the fitted rows is too low for new frames (their primaries score higher), so it would lose more
+    #: than ``max_primary_loss`` of them
+    calibration: float = 0.25
     seed: int = 0
 
     def __post_init__(self):
@@ -71,6 +76,8 @@ class ClassifierConfig:
         for name in ("hidden", "epochs", "batch_size", "iterations", "max_leaf_nodes"):
             if getattr(self, name) < 1:
                 raise ClassifierError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 < self.calibration < 1.0:
+            raise ClassifierError(f"calibration must be in (0, 1), got {self.calibration}")
         if not 0.0 <= self.max_primary_loss < 1.0:
             raise ClassifierError(f"max_primary_loss must be in [0, 1), got {self.max_primary_loss}")
         if not self.lr > 0 or not self.learning_rate > 0 or not 0 < self.gamma <= 1:
@@ -197,22 +204,45 @@ def _network(cfg: ClassifierConfig) -> ResidualFCNN:
     return ResidualFCNN(len(FEATURES), 1, cfg.hidden, cfg.depth, cfg.alpha)
 
 
+def calibration_split(n: int, groups: np.ndarray | None, share: float, seed: int) -> np.ndarray:
+    """Boolean mask of the rows held out for the threshold: a seeded ``share`` of the groups (frames; at least one,
+    and at least one left to fit on) when ``groups`` is given, else of the rows."""
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        held = np.zeros(n, bool)
+        held[rng.permutation(n)[:max(1, int(round(share * n)))]] = True
+        return held
+    groups = np.asarray(groups)
+    uniq = np.unique(groups)
+    if uniq.size < 2:
+        raise ClassifierError("a calibration split by frames needs at least two frames")
+    k = min(max(1, int(round(share * uniq.size))), uniq.size - 1)
+    return np.isin(groups, rng.permutation(uniq)[:k])
+
+
 def fit_classifier(features: np.ndarray, classes: np.ndarray, config: ClassifierConfig = ClassifierConfig(),
-                   progress: bool = True) -> HitClassifier:
-    """Train a classifier on feature rows and their classes (``hit_classes``), and set its operating threshold
-    on the training rows. Deterministic for a given ``config.seed`` on the CPU."""
+                   progress: bool = True, groups: np.ndarray | None = None) -> HitClassifier:
+    """Train a classifier on feature rows and their classes (``hit_classes``). The rows of a held-out share of
+    the frames (``groups``: the frame of each row; without it, of the rows; ``config.calibration``) are left out of
+    the fit and set the operating threshold. Deterministic for a given ``config.seed`` on the CPU."""
     features = np.asarray(features, np.float64)
     y = reject_labels(classes)
     if features.ndim != 2 or features.shape[1] != len(FEATURES) or len(features) != len(y):
         raise ClassifierError(f"expected ({len(y)}, {len(FEATURES)}) features, got {features.shape}")
+    held = calibration_split(len(y), groups, config.calibration, config.seed)
+    for part, name in ((~held, "fitted"), (held, "held-out")):
+        n_pos = int(y[part].sum())
+        if n_pos == 0 or n_pos == int(part.sum()):
+            raise ClassifierError(f"the {name} training hits must hold both primary and non-primary hits")
+    cal_x, cal_y = features[held], y[held]
+    features, y = features[~held], y[~held]
     n_pos = int(y.sum())
-    if n_pos == 0 or n_pos == len(y):
-        raise ClassifierError("the training hits must hold both primary and non-primary hits")
     z = _transform(features)
     mean, std = z.mean(0), z.std(0)
     std = np.where(std > 0, std, 1.0)
     z = (z - mean) / std
-    info = {"train_hits": int(len(y)), "train_reject": n_pos}
+    info = {"train_hits": int(len(y)), "train_reject": n_pos, "calibration_hits": int(held.sum()),
+            "calibration_groups": sorted(np.unique(groups[held]).tolist()) if groups is not None else None}
     if config.kind == "fcnn":
         model, info["loss"] = _fit_fcnn(z, y, config, progress)
     else:
@@ -223,7 +253,7 @@ def fit_classifier(features: np.ndarray, classes: np.ndarray, config: Classifier
                                                early_stopping=False, random_state=config.seed)
         model.fit(z, y)
     clf = HitClassifier(config, mean, std, model, math.inf, info)
-    clf.threshold = operating_threshold(clf.scores(features), y == 0, config.max_primary_loss)
+    clf.threshold = operating_threshold(clf.scores(cal_x), cal_y == 0, config.max_primary_loss)
     return clf
 
 

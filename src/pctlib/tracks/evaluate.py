@@ -84,7 +84,9 @@ def evaluate_frames(hits: np.ndarray, primaries_per_frame: int, tracker: str, mo
         fl = failure_layers(tracks, g.hit_event.numpy(), lay, g.hit_x[:, 0].numpy(), min_last_edep=min_last_edep)
         dens = layer_density(lay, g.hit_x[:, 1].numpy(), g.hit_x[:, 2].numpy(), layers=(0,))
         rows.append({"algorithm": tracker, "primaries_per_frame": primaries_per_frame, "frame": i,
-                     "hits": sizes["hits"], "segments": sizes["edges"], "tpr": em["tpr"], "fpr": em["fpr"],
+                     "hits": sizes["hits"], "segments": sizes["edges"], "true_segments": sizes["true_edges_kept"],
+                     "true_candidates": sizes["true_edges_kept"] + sizes["true_edges_removed"],
+                     "line_edges": sizes["line_edges"], "tpr": em["tpr"], "fpr": em["fpr"],
                      **{k: tm[k] for k in ("tracks", "tracks_filtered", "primary_tracks", "correct_primary",
                                            "primary_events", "purity", "efficiency", "correct",
                                            "purity_all_tracks", "efficiency_clean")},

@@ -19,7 +19,7 @@ from ..fileio import file_sha256, target_lock, write_json_atomic
 from ..graphs.config import GraphConfig
 from ..graphs.dataset import GraphDataset, build_cache
 from ..physics.config import SimulationConfig
-from ..physics.simulate import Simulator
+from ..physics.simulate import Digitisation, Simulator
 
 
 class DataWarning(UserWarning):
@@ -40,14 +40,16 @@ def _verified(path: Path, digest: str) -> bool:
 
 
 def simulated_hits(root: str | Path, name: str, phantom_mm: float, primaries: int, seed: int,
-                   progress: bool = True) -> Path:
-    """Path of a hit file simulated with the default configuration, simulating it first when missing.
+                   progress: bool = True, digitisation: Digitisation | None = None) -> Path:
+    """Path of a hit file simulated with the default configuration (or another ``digitisation``: pixel clusters,
+    noise), simulating it first when missing.
 
     Safe under concurrent callers (grid jobs sharing ``root``): the file's lock is held while it is checked and,
     if needed, produced, so one process simulates and the others wait and reuse it. A file is reused only when its
     sidecar (``NAME.npz.json``: configuration digest, sha256) matches its content; otherwise it is simulated again
     with a :class:`DataWarning`."""
-    cfg = SimulationConfig(phantom_mm=phantom_mm, primaries=primaries, seed=seed)
+    cfg = SimulationConfig(phantom_mm=phantom_mm, primaries=primaries, seed=seed,
+                           **({"digitisation": digitisation} if digitisation is not None else {}))
     digest = cfg.digest()
     path = Path(root) / "hits" / f"{name}_{phantom_mm:g}mm_{primaries}_s{seed}_{digest[:8]}.npz"
     if _verified(path, digest):
@@ -124,3 +126,46 @@ def feature_statistics(frames: FrameList, max_frames: int = 200) -> dict:
     xs = [frames[i].x for i in range(min(len(frames), max_frames))]
     x = torch.cat(xs).double()
     return {"x_mean": x.mean(0).float().tolist(), "x_std": x.std(0).clamp_min(1e-6).float().tolist()}
+
+
+def graph_setup(root: str | Path, graph_builder: str = "angular", preselect: str = "none",
+                phantoms: tuple[float, ...] = (100.0, 150.0, 200.0), primaries_per_frame: int = 100,
+                module_primaries: int = 2000, module_seed: int = 77, classifier=None, embedding=None,
+                progress: bool = True, base: GraphConfig | None = None, digitisation: Digitisation | None = None):
+    """The graph configuration of a chapter's ``graph_builder`` / ``preselect`` parameters and the trained modules
+    it needs (None for the reference angular graphs without a classifier). The modules learn from their own data
+    set (``modules`` hits: ``module_primaries`` per phantom, seed ``module_seed``), so that the training and the
+    benchmark chapters, called with the same parameters, share one trained file (``root/modules/``).
+    ``classifier`` / ``embedding``: a ``ClassifierConfig`` / ``EmbeddingConfig`` (defaults when None)."""
+    import hashlib
+
+    from ..graphs.frames import split_frames
+    from ..graphs.learned import EmbeddingConfig
+    from ..graphs.modules import fitted_modules
+    from ..io.readers import read_hits
+    from ..preselect.classifier import ClassifierConfig
+
+    root = Path(root)
+    cfg = base or GraphConfig(primaries_per_frame=primaries_per_frame)
+    if graph_builder == "angular" and preselect == "none":
+        return cfg, None
+    if graph_builder not in ("angular", "learned") or preselect not in ("none", "fcnn", "gbdt"):
+        raise ValueError(f"graph_builder must be angular or learned, preselect none, fcnn or gbdt; got "
+                         f"{graph_builder!r}, {preselect!r}")
+    clf = (classifier or ClassifierConfig(kind=preselect)) if preselect != "none" else None
+    if clf is not None and clf.kind != preselect:
+        raise ValueError(f"preselect {preselect!r} with a {clf.kind} classifier configuration")
+    emb = (embedding or EmbeddingConfig()) if graph_builder == "learned" else None
+    paths = [simulated_hits(root, "modules", t, module_primaries, module_seed * 1000 + k, progress, digitisation)
+             for k, t in enumerate(phantoms)]
+    frames_key = hashlib.sha256("|".join(file_sha256(p) for p in paths).encode()).hexdigest()[:20]
+
+    def frames():
+        return [f for p in paths for f in split_frames(read_hits(p), cfg.primaries_per_frame, cfg.framing,
+                                                       drop_partial=True)]
+
+    settings = json.dumps({"graph": cfg.to_dict(), "classifier": clf.to_dict() if clf else None,
+                           "embedding": emb.to_dict() if emb else None}, sort_keys=True)
+    name = f"{graph_builder}-{preselect}_{frames_key[:8]}_{hashlib.sha256(settings.encode()).hexdigest()[:8]}.pkl"
+    mods = fitted_modules(root / "modules" / name, frames_key, frames, cfg, clf, emb, progress)
+    return mods.config(cfg, graph_builder, preselect), mods
