@@ -14,6 +14,9 @@ Pairs are given as index tensors of shape (2, P): ``att`` the attractive pairs (
   pairs of the batch at once; here each anchor's own negatives compete with its positive, the usual supervised
   form.) As τ → ∞ every logit tends to 0 and the loss of a pair tends to log(1 + n⁻(u)), n⁻(u) the anchor's number
   of negatives: the embedding no longer matters. An anchor without negatives contributes 0.
+* :class:`HitEmbedder` (trained by :func:`fit_embedding` on the true / false segments of angular hit graphs) maps
+  hits to the embedding; its ``edges`` are :func:`knn_between_layers` of a frame: the graph builder that
+  ``GraphConfig(graph_builder="learned")`` selects (``graphs.modules``).
 """
 
 from __future__ import annotations
