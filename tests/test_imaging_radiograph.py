@@ -1,0 +1,47 @@
+"""Radiograph binning and image metrics on hand-made track lists and profiles."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.special import erf
+
+from pctlib.imaging.radiograph import (bin_radiograph, contrast_to_noise, edge_width_10_90, region_stats,
+                                       wepl_error)
+
+
+def test_binning_of_a_hand_made_track_list():
+    # 2 x 2 pixels over [0, 2) x [0, 2): pixel (0, 0) gets WEPL 10 and 12, (1, 0) gets 20, (1, 1) gets 30, 31, 35
+    x = [0.5, 0.2, 1.5, 1.1, 1.9, 1.5, 5.0, 0.5]
+    y = [0.5, 0.9, 0.1, 1.5, 1.2, 1.9, 0.5, 0.5]
+    w = [10.0, 12.0, 20.0, 30.0, 31.0, 35.0, 99.0, np.nan]  # one outside the extent, one without a WEPL
+    r = bin_radiograph(x, y, w, (2, 2), ((0.0, 2.0), (0.0, 2.0)))
+    assert r.count.tolist() == [[2, 0], [1, 3]]
+    assert r.mean[0, 0] == 11.0 and r.mean[1, 0] == 20.0 and r.mean[1, 1] == 32.0 and math.isnan(r.mean[0, 1])
+    assert r.std[0, 0] == pytest.approx(np.std([10, 12], ddof=1)) and math.isnan(r.std[1, 0])
+    assert r.x_centres.tolist() == [0.5, 1.5]
+    empty = bin_radiograph([], [], [], (2, 2), ((0.0, 2.0), (0.0, 2.0)))
+    assert np.isnan(empty.mean).all() and empty.count.sum() == 0
+
+
+def test_region_metrics_by_hand():
+    img = np.array([[1.0, 2.0, np.nan], [3.0, 10.0, 12.0]])
+    a = np.array([[1, 1, 1], [1, 0, 0]], bool)
+    b = ~a
+    assert region_stats(img, a) == {"mean": 2.0, "sd": 1.0, "pixels": 3}
+    assert wepl_error(img, b, 10.0) == 1.0
+    # |2 - 11| / sqrt((1 + 2) / 2)
+    assert contrast_to_noise(img, a, b) == pytest.approx(9 / math.sqrt(1.5))
+    assert math.isnan(region_stats(img, np.zeros_like(a))["mean"])
+
+
+def test_edge_width_of_a_gaussian_blurred_step_and_a_ramp():
+    x = np.linspace(-20, 20, 2001)
+    sigma = 1.7
+    step = 100 + 50 * 0.5 * (1 + erf(x / (sigma * math.sqrt(2))))
+    # 10 % and 90 % of a Gaussian CDF lie at -/+1.2816 sigma
+    assert edge_width_10_90(x, step, plateau=50) == pytest.approx(2 * 1.28155 * sigma, rel=1e-3)
+    assert edge_width_10_90(x, step[::-1], plateau=50) == pytest.approx(2 * 1.28155 * sigma, rel=1e-3)
+    ramp = np.clip(x, -5, 5)
+    assert edge_width_10_90(x, ramp, plateau=10) == pytest.approx(8.0, rel=1e-6)
+    assert math.isnan(edge_width_10_90(x, np.ones_like(x)))
