@@ -51,3 +51,23 @@ def test_water_equivalent_thickness_of_a_calorimeter_layer():
     al, w = StoppingTable.build(MATS["aluminium"]), StoppingTable.build(MATS["water"])
     wet = 3.79 * float(al.linear_stopping_power(150.0) / w.linear_stopping_power(150.0))
     assert 7.9 < wet < 8.4
+
+
+@pytest.mark.parametrize("name, red", [("cortical_bone", 1.780), ("adipose", None)])
+def test_tissues_follow_bethe_with_their_electron_density_and_I(name, red):
+    """Relative stopping power of the ICRU-44 tissues against Bethe's formula: RSP = (rho_e / rho_e,water) L(I) /
+    L(I_water), L the stopping number; the electron density of cortical bone against the 1.780 that phantom makers
+    quote for ICRU-44 cortical bone (CIRS insert data)."""
+    from pctlib.physics.materials import load_materials
+    from pctlib.physics.stopping import StoppingTable, stopping_number
+
+    mats = load_materials()
+    m, w = mats[name], mats["water"]
+    rel_e = m.density * m.z_over_a / (w.density * w.z_over_a)
+    if red is not None:
+        assert rel_e == pytest.approx(red, rel=2e-3)
+    tm, tw = StoppingTable.build(m), StoppingTable.build(w)
+    for e in (70.0, 150.0, 230.0):
+        rsp = float(tm.linear_stopping_power(e) / tw.linear_stopping_power(e))
+        bethe = rel_e * float(stopping_number(np.array([e]), m.I_eV)[0] / stopping_number(np.array([e]), w.I_eV)[0])
+        assert rsp == pytest.approx(bethe, rel=0.01)

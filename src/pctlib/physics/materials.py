@@ -47,8 +47,18 @@ ELEMENTS: dict[str, Element] = {
         Element("Al", 13, 26.9815, 166.0, _sigma_inel(26.9815)),
         Element("Si", 14, 28.085, 173.0, _sigma_inel(28.085)),
         Element("Ar", 18, 39.948, 188.0, _sigma_inel(39.948)),
+        # elements of tissues without a PSTAR table here: their stopping tables are silicon's scaled by Z/A
+        # (``stopping.py``), so they carry silicon's I; the compound's own I then corrects the mixture
+        Element("Na", 11, 22.98977, 173.0, _sigma_inel(22.98977)),
+        Element("Mg", 12, 24.305, 173.0, _sigma_inel(24.305)),
+        Element("P", 15, 30.97376, 173.0, _sigma_inel(30.97376)),
+        Element("S", 16, 32.06, 173.0, _sigma_inel(32.06)),
+        Element("Cl", 17, 35.45, 173.0, _sigma_inel(35.45)),
+        Element("Ca", 20, 40.078, 173.0, _sigma_inel(40.078)),
     )
 }
+#: elements whose stopping table is silicon's scaled by Z/A (see ``stopping.py``)
+SILICON_SCALED = ("Na", "Mg", "P", "S", "Cl", "Ca")
 
 
 class MaterialError(ValueError):

@@ -9,7 +9,11 @@ Bethe formula holds. For water this reproduces the PSTAR CSDA ranges to better t
 an independent check since the PSTAR water table itself is not used.
 
 Nitrogen has no elemental table here; it is derived from air (75.5 % N by mass) less its oxygen, carbon and argon,
-argon being taken as air scaled by Z/A.
+argon being taken as air scaled by Z/A. The minor elements of tissues (Na, Mg, P, S, Cl, Ca: a third of cortical
+bone's mass) have no table either: theirs is silicon's scaled by Z/A, i.e. silicon's shape and I; the compound's own
+I (ICRU) corrects the mixture as for every other material, so above 0.5 MeV the compound follows Bethe's formula
+with its electron density and I, whatever the shape of the borrowed table (tests/test_stopping.py compares cortical
+bone with that formula).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from .constants import M_E, beta2_gamma
-from .materials import DATA, Material
+from .materials import DATA, ELEMENTS, SILICON_SCALED, Material
 
 PSTAR = DATA / "pstar"
 _ELEMENT_FILES = {"H": "hydrogen", "C": "carbon", "O": "oxygen", "Al": "aluminium", "Si": "silicon"}
@@ -46,6 +50,10 @@ def _element_table(symbol: str) -> tuple[np.ndarray, np.ndarray]:
     _, s_c = _read("carbon")
     if symbol == "Ar":
         return e, s_air * (18 / 39.948) / 0.49919
+    if symbol in SILICON_SCALED:  # tissue elements without a table: silicon's, scaled by Z/A (same I as silicon)
+        el, si = ELEMENTS[symbol], ELEMENTS["Si"]
+        e_si, s_si = _read("silicon")
+        return e_si, s_si * (el.Z / el.A) / (si.Z / si.A)
     if symbol == "N":
         s_ar = s_air * (18 / 39.948) / 0.49919
         return e, (s_air - 0.231781 * s_o - 0.000124 * s_c - 0.012827 * s_ar) / 0.755267
