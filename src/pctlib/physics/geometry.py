@@ -50,6 +50,38 @@ class Sensor:
     epitaxial_mm: float
 
 
+INSERT_SHAPES = ("cylinder", "box")
+
+
+@dataclass(frozen=True)
+class Insert:
+    """A region of another material inside the phantom: a cylinder along the beam axis (``radius_mm`` around
+    (``x_mm``, ``y_mm``)) or a box (half-widths ``half_x_mm``, ``half_y_mm``), from ``z_from_mm`` to ``z_to_mm``
+    measured from the phantom's entrance face (``z_to_mm`` None: to its exit face). A particle is in the insert when
+    its transverse position at the entrance of a transport step lies inside (steps are cut at the inserts' z
+    faces); where inserts overlap, the later one in the list wins."""
+
+    material: str
+    shape: str = "cylinder"
+    x_mm: float = 0.0
+    y_mm: float = 0.0
+    radius_mm: float = 0.0
+    half_x_mm: float = 0.0
+    half_y_mm: float = 0.0
+    z_from_mm: float = 0.0
+    z_to_mm: float | None = None
+
+    def contains(self, x, y):
+        """Boolean (array or tensor) of the points (x, y) inside the insert's cross-section."""
+        dx, dy = x - self.x_mm, y - self.y_mm
+        if self.shape == "cylinder":
+            return dx * dx + dy * dy <= self.radius_mm ** 2
+        return (abs(dx) <= self.half_x_mm) & (abs(dy) <= self.half_y_mm)
+
+    def z_range(self, thickness_mm: float) -> tuple[float, float]:
+        return self.z_from_mm, thickness_mm if self.z_to_mm is None else min(self.z_to_mm, thickness_mm)
+
+
 @dataclass(frozen=True)
 class Phantom:
     """The phantom slab upstream of the detector.
@@ -64,6 +96,7 @@ class Phantom:
     thickness_mm: float
     gap_to_detector_mm: float
     centre_to_detector_mm: float | None = None
+    inserts: tuple[Insert, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,7 +147,7 @@ class Geometry:
             g = ph.gap_to_detector_mm
         if g < 0:
             raise GeometryError(f"phantom gap must be >= 0, got {g}")
-        return replace(self, phantom=Phantom(ph.material, t, g, centre))
+        return replace(self, phantom=Phantom(ph.material, t, g, centre, ph.inserts))
 
     def slabs(self) -> list[Slab]:
         """Every slab from the phantom entrance to the last detector slab, in beam order."""
@@ -196,6 +229,33 @@ def load_geometry(path: str | Path) -> Geometry:
     return geometry_from_dict(d, str(path.name))
 
 
+def _inserts(entries: Any, materials: dict, where: str) -> tuple[Insert, ...]:
+    if not isinstance(entries, list):
+        raise GeometryError(f"{where}: expected a list of inserts")
+    out = []
+    shape_keys = {"cylinder": {"radius_mm"}, "box": {"half_x_mm", "half_y_mm"}}
+    for k, e in enumerate(entries):
+        w = f"{where}[{k}]"
+        if not isinstance(e, dict) or e.get("shape", "cylinder") not in INSERT_SHAPES:
+            raise GeometryError(f"{w}: expected a mapping with shape one of {', '.join(INSERT_SHAPES)}")
+        shape = e.get("shape", "cylinder")
+        allowed = {"material", "shape", "x_mm", "y_mm", "z_from_mm", "z_to_mm"} | shape_keys[shape]
+        unknown = set(e) - allowed
+        if unknown or "material" not in e or not shape_keys[shape] <= set(e):
+            raise GeometryError(f"{w}: a {shape} insert takes material, {', '.join(sorted(shape_keys[shape]))} and "
+                                f"optionally x_mm, y_mm, z_from_mm, z_to_mm" + (f"; unknown: {', '.join(sorted(unknown))}"
+                                                                                  if unknown else ""))
+        if e["material"] not in materials:
+            raise GeometryError(f"{w}: unknown material {e['material']!r}; known: {', '.join(materials)}")
+        vals = {key: _num(e[key], f"{w}.{key}", positive=key in shape_keys[shape]) if key in ("radius_mm", "half_x_mm",
+                "half_y_mm", "z_from_mm", "z_to_mm") else float(e[key]) for key in e if key not in ("material", "shape")}
+        ins = Insert(e["material"], shape, **vals)
+        if ins.z_to_mm is not None and ins.z_to_mm <= ins.z_from_mm:
+            raise GeometryError(f"{w}: z_to_mm must exceed z_from_mm")
+        out.append(ins)
+    return tuple(out)
+
+
 def geometry_from_dict(d: Any, where: str = "geometry") -> Geometry:
     if not isinstance(d, dict):
         raise GeometryError(f"{where}: expected a mapping")
@@ -213,24 +273,26 @@ def geometry_from_dict(d: Any, where: str = "geometry") -> Geometry:
     if bad or any(k not in s for k in sensor_keys):
         raise GeometryError(f"{where}: sensor needs exactly {', '.join(sensor_keys)}")
     sensor = Sensor(*(_num(s[k], f"{where}: sensor.{k}") for k in sensor_keys))
-    p = d.get("phantom") or {}
+    p = dict(d.get("phantom") or {})
     placements = {"gap_to_detector_mm", "centre_to_detector_mm"}
+    inserts = _inserts(p.pop("inserts", None) or [], materials, f"{where}: phantom.inserts")
     if not isinstance(p, dict) or set(p) - placements != {"material", "thickness_mm"} or len(set(p) & placements) != 1:
         raise GeometryError(f"{where}: phantom needs exactly material, thickness_mm and one of gap_to_detector_mm, "
-                            f"centre_to_detector_mm")
+                            f"centre_to_detector_mm (and optionally inserts)")
     if p["material"] not in materials:
         raise GeometryError(f"{where}: phantom.material: unknown material {p['material']!r}; known: "
                             f"{', '.join(materials)}")
     thickness = _num(p["thickness_mm"], f"{where}: phantom.thickness_mm", positive=False)
     if "gap_to_detector_mm" in p:
         phantom = Phantom(p["material"], thickness,
-                          _num(p["gap_to_detector_mm"], f"{where}: phantom.gap_to_detector_mm", positive=False))
+                          _num(p["gap_to_detector_mm"], f"{where}: phantom.gap_to_detector_mm", positive=False),
+                          None, inserts)
     else:
         centre = _num(p["centre_to_detector_mm"], f"{where}: phantom.centre_to_detector_mm", positive=False)
         if centre < 0.5 * thickness:
             raise GeometryError(f"{where}: phantom.centre_to_detector_mm {centre:g} is less than half the "
                                 f"thickness {thickness:g}: the phantom would overlap the detector")
-        phantom = Phantom(p["material"], thickness, centre - 0.5 * thickness, centre)
+        phantom = Phantom(p["material"], thickness, centre - 0.5 * thickness, centre, inserts)
     flat = _expand(d.get("detector"), d.get("stacks") or {}, f"{where}: detector")
     slabs: list[Slab] = []
     z = 0.0

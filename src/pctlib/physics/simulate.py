@@ -24,6 +24,7 @@ from .transport import Particles, PhysicsConfig, transport
 
 PRIMARY_DTYPE = np.dtype([
     ("eventID", "<i4"), ("energy", "<f4"), ("stopZ", "<f4"), ("inelastic", "<i1"), ("inelasticZ", "<f4"),
+    ("wepl", "<f4"),  # water-equivalent path length through the phantom [mm] (transport.TransportResult.wepl)
 ])
 
 
@@ -120,6 +121,7 @@ class Simulator:
         prim["stopZ"] = res.stop_z.cpu().numpy()
         prim["inelastic"] = inel
         prim["inelasticZ"] = res.inelastic_z.cpu().numpy()
+        prim["wepl"] = res.wepl.cpu().numpy()
         return hits, prim, res.n_secondaries
 
     def _digitise(self, hits: np.ndarray, first: int, n: int, seed: int, chunk_index: int) -> np.ndarray:

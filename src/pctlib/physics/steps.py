@@ -33,6 +33,8 @@ from .materials import Material
 from .stopping import StoppingTable
 
 E_GRID_MIN, E_GRID_MAX = 1e-2, 1e3  # [MeV]
+#: energy of the relative stopping powers that define the truth WEPL of the phantom [MeV]
+RSP_MEV = 150.0
 
 
 @dataclass
@@ -79,10 +81,24 @@ class Step:
     z_over_a: float
     density: float
     I_eV: float
+    #: phantom steps: the inserts that cover this step, each with the step of its own material (same z, index,
+    #: region); a particle takes the last insert whose cross-section holds its entrance position
+    inserts: tuple = ()
+    #: stopping power relative to water at ``RSP_MEV`` (phantom steps: the truth WEPL of a primary adds path × rsp)
+    rsp: float = 1.0
 
     @property
     def z1(self) -> float:
         return self.z0 + self.thickness
+
+    def variant_index(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """Per particle: 0 for this step's own material, k + 1 inside insert k (None without inserts)."""
+        if not self.inserts:
+            return None
+        v = torch.zeros(x.shape, dtype=torch.long, device=x.device)
+        for k, (ins, _) in enumerate(self.inserts):
+            v = torch.where(ins.contains(x, y), torch.full_like(v, k + 1), v)
+        return v
 
 
 def _tables(slabs: list[tuple[Material, float]], table_cache: dict[str, StoppingTable], n: int):
@@ -126,8 +142,20 @@ def build_steps(
 ) -> list[Step]:
     """Cut ``geometry`` (phantom included) into transport steps with their tables."""
     slabs = geometry.slabs()
+    inserts = geometry.phantom.inserts
     runs: list[list[Slab]] = []
     for s in slabs:
+        if s.kind == "phantom" and inserts:
+            # cut at the inserts' faces first, then each piece into sub-steps (no insert: one piece, as below)
+            cuts = sorted({0.0, s.thickness_mm, *(min(max(z, 0.0), s.thickness_mm) for ins in inserts
+                                                   for z in ins.z_range(s.thickness_mm))})
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                n = max(1, math.ceil((b - a) / max_step_mm))
+                for j in range(n):
+                    runs.append([Slab(s.material, (b - a) / n, s.z0_mm + a + j * (b - a) / n, False, -1, s.region,
+                                      s.kind)])
+            runs.append([])
+            continue
         if s.thickness_mm > max_step_mm and not s.sensitive:
             n = math.ceil(s.thickness_mm / max_step_mm)
             dt = s.thickness_mm / n
@@ -145,8 +173,8 @@ def build_steps(
     steps: list[Step] = []
     log_e_min, log_e_max = math.log(E_GRID_MIN), math.log(E_GRID_MAX)
     dle = (log_e_max - log_e_min) / (grid_points - 1)
-    for i, run in enumerate(runs):
-        mats = tuple((s.material, round(s.thickness_mm, 9)) for s in run)
+
+    def tables_of(mats):
         if mats not in memo:
             log_e, s_, r, vr, wr, x0, sig = _tables([(geometry.materials[m], t) for m, t in mats], cache, grid_points)
             log_r = np.log(r)
@@ -158,13 +186,38 @@ def build_steps(
 
             cols = np.stack([np.log(s_), log_r, np.log(vr), np.log(wr)], axis=1)
             memo[mats] = (tab(cols), tab(le_of_r, lr_grid[0], lr_grid[1] - lr_grid[0]), x0, sig, r[0])
-        table, leor, x0, sig, rmin = memo[mats]
+        return memo[mats]
+
+    def rsp(material: str) -> float:
+        for name in (material, "water"):
+            if name not in cache:
+                cache[name] = StoppingTable.build(geometry.materials[name])
+        return float(cache[material].stopping_power(RSP_MEV) * geometry.materials[material].density
+                     / (cache["water"].stopping_power(RSP_MEV) * geometry.materials["water"].density))
+
+    def make(i, run, mats, material, variants=()):
+        table, leor, x0, sig, rmin = tables_of(mats)
         first = run[0]
-        main = geometry.materials[first.material]
-        steps.append(Step(
+        main = geometry.materials[material]
+        return Step(
             index=i, z0=first.z0_mm, thickness=sum(s.thickness_mm for s in run), region=first.region,
             sensitive=first.sensitive, layer=first.layer, kind=first.kind, materials=mats, x0_mm=x0,
             sigma_nuc_per_mm=sig, table=table, log_e_of_r=leor, r_min=float(rmin),
-            z_over_a=main.z_over_a, density=main.density, I_eV=main.I_eV,
-        ))
+            z_over_a=main.z_over_a, density=main.density, I_eV=main.I_eV, inserts=variants,
+            rsp=rsp(material) if first.kind == "phantom" else 1.0,
+        )
+
+    phantom_z0 = next((s.z0_mm for s in slabs if s.kind == "phantom"), 0.0)
+    for i, run in enumerate(runs):
+        mats = tuple((s.material, round(s.thickness_mm, 9)) for s in run)
+        variants = []
+        first = run[0]
+        if first.kind == "phantom" and inserts:
+            mid = first.z0_mm + 0.5 * first.thickness_mm - phantom_z0
+            for ins in inserts:
+                za, zb = ins.z_range(geometry.phantom.thickness_mm)
+                if za <= mid < zb:
+                    m = ((ins.material, round(first.thickness_mm, 9)),)
+                    variants.append((ins, make(i, run, m, ins.material)))
+        steps.append(make(i, run, mats, first.material, tuple(variants)))
     return steps

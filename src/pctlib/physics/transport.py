@@ -113,6 +113,50 @@ class TransportResult:
     n_secondaries: int
     #: state of the primaries that left the last step alive: x, y, ux, uy, uz, e, event
     exit: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: water-equivalent path length of each primary through the phantom [mm]: the sum of path × relative
+    #: stopping power (at ``steps.RSP_MEV``) over the phantom steps it crossed (the truth of a radiograph)
+    wepl: torch.Tensor | None = None
+
+
+class _StepProps:
+    """A step's tables and constants as the particles in it see them: the step's own, or, in a phantom step with
+    inserts, each particle's material (``Step.variant_index``). Plain steps pay nothing: the step's own tables and
+    scalars are returned as they are."""
+
+    def __init__(self, step: Step, p: "Particles"):
+        self.step = step
+        self.v = step.variant_index(p.x, p.y)
+        steps = [step] + [st for _, st in step.inserts]
+        if self.v is None:
+            self.sigma, self.x0, self.r_min, self.rsp = step.sigma_nuc_per_mm, step.x0_mm, step.r_min, step.rsp
+        else:
+            pick = lambda f: torch.as_tensor([f(st) for st in steps], dtype=p.e.dtype, device=p.e.device)[self.v]
+            self.sigma = pick(lambda st: st.sigma_nuc_per_mm)
+            self.x0 = pick(lambda st: st.x0_mm)
+            self.r_min = pick(lambda st: st.r_min)
+            self.rsp = pick(lambda st: st.rsp)
+        self._steps = steps
+        self.any_sigma = bool((self.sigma > 0).any()) if torch.is_tensor(self.sigma) else self.sigma > 0
+
+    def _each(self, fn, x: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
+        if self.v is None:
+            return fn(self.step, x)
+        v = self.v if idx is None else self.v[idx]
+        out = fn(self.step, x)
+        for k in range(1, len(self._steps)):
+            m = v == k
+            if bool(m.any()):
+                out[m] = fn(self._steps[k], x[m])
+        return out
+
+    def table(self, log_e: torch.Tensor) -> torch.Tensor:
+        return self._each(lambda st, x: st.table(x), log_e, None)
+
+    def energy_at_range(self, r: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """E(R) with R clamped at the bottom of the tables, for all particles or those of ``idx``."""
+        r_min = self.r_min if not torch.is_tensor(self.r_min) or idx is None else self.r_min[idx]
+        r = torch.maximum(r, r_min) if torch.is_tensor(r_min) else r.clamp_min(r_min)
+        return self._each(lambda st, x: _interp_log(st.log_e_of_r, x), r, idx)
 
 
 def _interp_log(tab, x: torch.Tensor) -> torch.Tensor:
@@ -189,6 +233,7 @@ def transport(
     stop_z = torch.full((n_primaries,), float("nan"), device=dev, dtype=dt)
     inel = torch.zeros(n_primaries, dtype=torch.bool, device=dev)
     inel_z = torch.full((n_primaries,), float("nan"), device=dev, dtype=dt)
+    wepl = torch.zeros(n_primaries, device=dev, dtype=dt)
     pending = [particles]
     n_secondaries = 0
     exit_state: dict[str, torch.Tensor] = {}
@@ -233,16 +278,21 @@ def transport(
                 var_prev = torch.where(newreg, torch.zeros_like(var_prev), var_prev)
                 region = torch.full_like(region, step.region)
             e_in = p.e
+            props = _StepProps(step, p)
             s = p.frac * step.thickness / p.uz
-            t_in = torch.exp(step.table(torch.log(e_in)))  # S, R, V, W at the entrance energy
+            t_in = torch.exp(props.table(torch.log(e_in)))  # S, R, V, W at the entrance energy
             r_in = t_in[:, R]
             stops = r_in <= s
             s_eff = torch.minimum(s, r_in)
+            if step.kind == "phantom":  # truth WEPL of the primaries: path times relative stopping power
+                pr = p.primary
+                wepl.index_add_(0, p.event[pr], (s_eff * props.rsp)[pr] if torch.is_tensor(props.rsp)
+                                else s_eff[pr] * props.rsp)
             alive = torch.ones(n, dtype=torch.bool, device=dev)
             # --- nuclear interactions
-            if config.nuclear and step.sigma_nuc_per_mm > 0:
+            if config.nuclear and props.any_sigma:
                 ramp = ((e_in - 8.0) / 12.0).clamp(0.0, 1.0)
-                prob = 1.0 - torch.exp(-step.sigma_nuc_per_mm * ramp * s_eff)
+                prob = 1.0 - torch.exp(-props.sigma * ramp * s_eff)
                 u = torch.rand(n, generator=gen, device=dev, dtype=dt)
                 hit_nuc = u < prob
                 if bool(hit_nuc.any()):
@@ -252,8 +302,7 @@ def transport(
                     xi = p.x[idx] + d * p.ux[idx]
                     yi = p.y[idx] + d * p.uy[idx]
                     zi = step.z0 + (1.0 - p.frac[idx]) * step.thickness + d * p.uz[idx]
-                    r_left = (r_in[idx] - d).clamp_min(step.r_min)
-                    ei = _interp_log(step.log_e_of_r, r_left)
+                    ei = props.energy_at_range(r_in[idx] - d, idx)
                     prim = p.primary[idx]
                     if bool(prim.any()):
                         pi = idx[prim]
@@ -271,9 +320,8 @@ def transport(
                                 n_secondaries += len(sec)
                     alive[idx] = False
             # --- energy loss
-            r_out = (r_in - s).clamp_min(step.r_min)
-            e_mean = _interp_log(step.log_e_of_r, r_out)
-            t_out = torch.exp(step.table(torch.log(e_mean.clamp_min(1e-2))))  # S, R, V, W at the mean exit energy
+            e_mean = props.energy_at_range(r_in - s)
+            t_out = torch.exp(props.table(torch.log(e_mean.clamp_min(1e-2))))  # S, R, V, W at the mean exit energy
             if step.sensitive:
                 mean_loss = e_in - e_mean
                 e_out = e_mean
@@ -311,7 +359,7 @@ def transport(
             if config.scattering:
                 w_in = t_in[:, W]
                 w_out = torch.where(stopped, torch.zeros_like(w_in), t_out[:, W])
-                cum_x = cum_x + s_eff / step.x0_mm
+                cum_x = cum_x + s_eff / props.x0
                 cum_w = cum_w + (w_in - w_out).clamp_min(0.0)
                 b2_out = beta2_gamma(torch.where(stopped, e_in, e_out).clamp_min(config.e_cut_mev))[0] \
                     if config.lynch_dahl_beta else None
@@ -330,8 +378,8 @@ def transport(
                 nx = ux + t1 * e1x + t2 * e2x
                 ny = uy + t1 * e1y + t2 * e2y
                 nz = uz + t1 * e1z + t2 * e2z
-                if config.elastic_nuclear and step.sigma_nuc_per_mm > 0:
-                    pe = 1.0 - torch.exp(-config.elastic_ratio * step.sigma_nuc_per_mm * s_eff)
+                if config.elastic_nuclear and props.any_sigma:
+                    pe = 1.0 - torch.exp(-config.elastic_ratio * props.sigma * s_eff)
                     kick = torch.rand(n, generator=gen, device=dev, dtype=dt) < pe
                     if bool(kick.any()):
                         ang = -config.elastic_mean_angle * torch.log(
@@ -374,4 +422,4 @@ def transport(
             out[k] = torch.cat(v)
         else:
             out[k] = torch.zeros(0, device=dev, dtype=torch.long if k in ("event", "track", "parent", "layer") else dt)
-    return TransportResult(out, stop_z, inel, inel_z, n_secondaries, exit_state)
+    return TransportResult(out, stop_z, inel, inel_z, n_secondaries, exit_state, wepl)
