@@ -52,7 +52,8 @@ class UniformTable:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         t = ((x - self.x0) / self.dx).clamp(0.0, self._top)
-        i = t.long()
+        # in float32 the clamp to the top rounds up to the last point itself: keep the index below it
+        i = t.long().clamp_(max=self.y.shape[0] - 2)
         f = t - i
         if self.y.dim() == 2:  # index_select is several times faster than fancy indexing of rows
             return torch.index_select(self.y, 0, i) + f.unsqueeze(1) * torch.index_select(self._dy, 0, i)

@@ -142,12 +142,15 @@ class _StepProps:
         if self.v is None:
             return fn(self.step, x)
         v = self.v if idx is None else self.v[idx]
-        out = fn(self.step, x)
-        for k in range(1, len(self._steps)):
+        out = None
+        for k, st in enumerate(self._steps):  # each material's table only on its own particles
             m = v == k
             if bool(m.any()):
-                out[m] = fn(self._steps[k], x[m])
-        return out
+                val = fn(st, x[m])
+                if out is None:
+                    out = val.new_empty((x.shape[0],) + tuple(val.shape[1:]))
+                out[m] = val
+        return out if out is not None else fn(self.step, x)
 
     def table(self, log_e: torch.Tensor) -> torch.Tensor:
         return self._each(lambda st, x: st.table(x), log_e, None)
