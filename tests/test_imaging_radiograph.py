@@ -45,3 +45,32 @@ def test_edge_width_of_a_gaussian_blurred_step_and_a_ramp():
     ramp = np.clip(x, -5, 5)
     assert edge_width_10_90(x, ramp, plateau=10) == pytest.approx(8.0, rel=1e-6)
     assert math.isnan(edge_width_10_90(x, np.ones_like(x)))
+
+
+def test_region_report_of_a_painted_image():
+    from pctlib.imaging.radiograph import Radiograph, region_report
+    from pctlib.physics.geometry import Insert, Phantom
+    from pctlib.physics.materials import load_materials
+    from pctlib.physics.steps import relative_stopping_power
+
+    mats = load_materials()
+    ph = Phantom("water", 50.0, 100.0, None, (Insert("cortical_bone", "cylinder", -10.0, 0.0, 4.0),
+                                            Insert("air", "box", 10.0, 0.0, half_x_mm=3.0, half_y_mm=3.0,
+                                                   z_from_mm=10.0, z_to_mm=30.0)))
+    edges = np.arange(-20.0, 20.5, 1.0)
+    xc = 0.5 * (edges[1:] + edges[:-1])
+    X, Y = np.meshgrid(xc, xc, indexing="ij")
+    img = np.full(X.shape, 50.0)
+    img[(X + 10) ** 2 + Y ** 2 <= 16] = 84.0
+    img[(abs(X - 10) <= 3) & (abs(Y) <= 3)] = 30.0
+    rep = region_report(Radiograph(img, img * 0, np.ones(img.shape, int), edges, edges), ph, mats, margin_mm=1.0)
+    r = rep.set_index("region")
+    rsp_bone = relative_stopping_power(mats, "cortical_bone")
+    assert r.loc["cortical_bone", "true_wepl"] == pytest.approx(50 * rsp_bone)
+    # the air box fills 20 of the 50 mm: 20 x RSP(air) + 30 mm of water
+    assert r.loc["air", "true_wepl"] == pytest.approx(20 * relative_stopping_power(mats, "air") + 30.0)
+    assert r.loc["background", "mean_wepl"] == 50.0 and r.loc["background", "noise"] == 0.0
+    assert r.loc["cortical_bone", "mean_wepl"] == 84.0 and r.loc["air", "mean_wepl"] == 30.0
+    assert r.loc["cortical_bone", "wepl_error"] == pytest.approx(84.0 - 50 * rsp_bone)
+    # margins: the shrunk bone disc (radius 3) holds the pixel centres within 3 mm of (-10, 0)
+    assert r.loc["cortical_bone", "pixels"] == int(((X + 10) ** 2 + Y ** 2 <= 9).sum())

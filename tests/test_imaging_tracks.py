@@ -27,3 +27,31 @@ def test_track_table_by_hand():
     assert t.r_det.tolist() == [25.0, 15.0] and t.wepl.tolist() == [275.0, 285.0]
     assert t.last_layer.tolist() == [3, 2] and t.hits.tolist() == [4, 2]
     assert math.isnan(t.x[1])  # no hit in tracker 0: no position
+
+
+def test_truth_track_table_joins_the_truth_wepl():
+    from pathlib import Path
+
+    from pctlib.imaging.tracks import truth_track_table
+    from pctlib.io.hit_table import HIT_DTYPE
+    from pctlib.physics.geometry import load_geometry
+    from pctlib.physics.simulate import PRIMARY_DTYPE
+
+    geo = load_geometry(Path(__file__).resolve().parents[1] / "params/geometry/bergen_dtc.yaml")
+    z = geo.layer_z_mm
+    h = np.zeros(7, HIT_DTYPE)
+    h["eventID"] = [7, 7, 7, 3, 3, 3, 3]
+    h["trackID"] = [1, 1, 1, 1, 1, 1, 2]
+    h["parentID"] = [0, 0, 0, 0, 0, 0, 1]
+    h["layer"] = [0, 1, 2, 2, 0, 1, 2]
+    h["posX"] = [1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 5.0]
+    h["posZ"] = [z[0], z[1], z[2], z[2], z[0], z[1], z[2]]
+    h["edep"] = 0.05
+    prim = np.zeros(3, PRIMARY_DTYPE)
+    prim["eventID"] = [7, 3, 5]
+    prim["wepl"] = [101.0, 99.0, 0.0]
+    model = RangeModel.of(geo)
+    t = truth_track_table(h, prim, geo, model, WeplCalibration(330.0, -1.0, "layer", 230.0))
+    assert t.event.tolist() == [3, 7] and t.wepl_true.tolist() == [99.0, 101.0]
+    assert t.hits.tolist() == [3, 3]  # the secondary's hit is no part of event 3's track
+    assert t.x[0] == pytest.approx(0.0) and t.x[1] < 1.0  # event 7 slopes upwards: back at the phantom it was lower

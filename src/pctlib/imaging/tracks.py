@@ -50,3 +50,24 @@ def track_table(hit_x: np.ndarray, tracks: list[np.ndarray], model: RangeModel, 
     return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1],
                          "last_layer": [int(l.max()) if len(l) else -1 for l, _ in pairs], "r_det": r,
                          "wepl": calibration.wepl(r), "hits": [len(h) for h in tracks]})
+
+
+def truth_track_table(hits: np.ndarray, primaries: np.ndarray, geometry, model: RangeModel,
+                      calibration: WeplCalibration) -> pd.DataFrame:
+    """The per-track table (:func:`track_table`) of the true tracks of the clean primaries (no inelastic
+    interaction) of a simulated hit table, with their 'event' and their truth 'wepl_true' (``primaries['wepl']``)."""
+    from .range import primary_tracks
+
+    events, tracks = primary_tracks(hits)
+    prim = hits[(hits["trackID"] == 1) & (hits["parentID"] == 0) & (hits["primaryInelastic"] == 0)]
+    prim = prim[np.lexsort((prim["layer"], prim["eventID"]))]
+    hit_x = np.stack([prim["edep"], prim["posX"], prim["posY"], prim["posZ"], prim["layer"]], 1).astype(float)
+    starts = np.searchsorted(prim["eventID"], events)
+    ends = np.r_[starts[1:], len(prim)]
+    table = track_table(hit_x, [np.arange(a, b) for a, b in zip(starts, ends)], model, calibration,
+                        phantom_mid_z(geometry))
+    order = np.argsort(primaries["eventID"])
+    pos = order[np.searchsorted(primaries["eventID"], events, sorter=order)]
+    table.insert(0, "event", events)
+    table["wepl_true"] = primaries["wepl"][pos].astype(float)
+    return table

@@ -134,6 +134,17 @@ def _tables(slabs: list[tuple[Material, float]], table_cache: dict[str, Stopping
     return log_e, s, r, vr, wr, 1.0 / inv_x0, sig
 
 
+def relative_stopping_power(materials: dict[str, Material], name: str, energy_mev: float = RSP_MEV,
+                            cache: dict | None = None) -> float:
+    """Linear stopping power of ``name`` relative to water's at ``energy_mev`` (the RSP of the truth WEPL)."""
+    cache = {} if cache is None else cache
+    for m in (name, "water"):
+        if m not in cache:
+            cache[m] = StoppingTable.build(materials[m])
+    return float(cache[name].stopping_power(energy_mev) * materials[name].density
+                 / (cache["water"].stopping_power(energy_mev) * materials["water"].density))
+
+
 def build_steps(
     geometry: Geometry,
     max_step_mm: float = 10.0,
@@ -190,11 +201,7 @@ def build_steps(
         return memo[mats]
 
     def rsp(material: str) -> float:
-        for name in (material, "water"):
-            if name not in cache:
-                cache[name] = StoppingTable.build(geometry.materials[name])
-        return float(cache[material].stopping_power(RSP_MEV) * geometry.materials[material].density
-                     / (cache["water"].stopping_power(RSP_MEV) * geometry.materials["water"].density))
+        return relative_stopping_power(geometry.materials, material, cache=cache)
 
     def make(i, run, mats, material, variants=()):
         table, leor, x0, sig, rmin = tables_of(mats)
