@@ -105,3 +105,33 @@ def test_simulated_noise_and_secondaries_are_classed():
     assert np.array_equal(c == 0, (h["parentID"] == 0) & (h["trackID"] == 1))
     quiet = Simulator(geo).run(100, seed=3, progress=False).hits
     assert (hit_classes(quiet) != 2).all() and (hit_classes(quiet) == 1).sum() > 0  # secondaries, no noise
+
+
+def test_embedding_training_is_the_same_in_separate_processes(tmp_path):
+    """A seed fixes the trained embedding on the CPU: three fresh processes (two threads each) give one digest, on
+    frames of the real size (2,400 hits, 15,000 pairs). Gathering the pairs by advanced indexing gave another digest
+    in every one of six such processes: its backward accumulates in thread order."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, numpy as np\n"
+        "from pctlib.graphs.learned import EmbeddingConfig, fit_embedding\n"
+        "from pctlib.io.hit_table import HIT_DTYPE\n"
+        "torch.set_num_threads(2)\n"
+        "rng = np.random.default_rng(0)\n"
+        "frames = []\n"
+        "for f in range(6):\n"
+        "    n = 2400\n"
+        "    h = np.zeros(n, HIT_DTYPE)\n"
+        "    h['layer'] = np.repeat(np.arange(8), n // 8)\n"
+        "    h['posX'], h['posY'] = rng.normal(0, 20, n), rng.normal(0, 20, n)\n"
+        "    h['posZ'], h['edep'] = h['layer'] * 5.5, rng.uniform(0.01, 0.1, n)\n"
+        "    src = rng.integers(0, n - 400, 15000); dst = np.minimum(src + rng.integers(300, 400, 15000), n - 1)\n"
+        "    frames.append((h, np.stack([src, dst]), (rng.random(15000) < 0.2).astype(float)))\n"
+        "for loss in ('hinge', 'infonce'):\n"
+        "    print(fit_embedding(frames, EmbeddingConfig(loss=loss, epochs=3), progress=False).digest())\n"
+    )
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            for _ in range(3)}
+    assert len(outs) == 1, outs

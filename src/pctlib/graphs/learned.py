@@ -31,7 +31,10 @@ import torch
 
 
 def _sq_dist(h: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-    return (h[pairs[0]] - h[pairs[1]]).pow(2).sum(-1)
+    # index_select, not h[pairs[0]]: the backward of advanced indexing is index_put_ with accumulation, whose CPU
+    # kernel adds in thread order (runs of the same seed differed from process to process); index_select's
+    # backward is index_add_, deterministic on the CPU
+    return (torch.index_select(h, 0, pairs[0]) - torch.index_select(h, 0, pairs[1])).pow(2).sum(-1)
 
 
 def hinge_losses(h: torch.Tensor, att: torch.Tensor, rep: torch.Tensor, margin: float = 1.0
@@ -58,11 +61,12 @@ def info_nce_loss(h: torch.Tensor, att: torch.Tensor, rep: torch.Tensor, tau: fl
         s_neg = -_sq_dist(h, rep) / tau
         peak = torch.full((n,), float("-inf"), dtype=h.dtype, device=h.device)
         peak = peak.scatter_reduce(0, rep[0], s_neg, reduce="amax", include_self=True).detach()
-        total = torch.zeros(n, dtype=h.dtype, device=h.device).index_add(0, rep[0], torch.exp(s_neg - peak[rep[0]]))
+        total = torch.zeros(n, dtype=h.dtype, device=h.device).index_add(
+            0, rep[0], torch.exp(s_neg - torch.index_select(peak, 0, rep[0])))
         has = total > 0
         lse = torch.where(has, torch.log(torch.where(has, total, torch.ones_like(total))) + peak, lse)
     # -log(e^p / (e^p + e^L)) = softplus(L - p); softplus(-inf) = 0 for an anchor without negatives
-    return torch.nn.functional.softplus(lse[att[0]] - s_pos).mean()
+    return torch.nn.functional.softplus(torch.index_select(lse, 0, att[0]) - s_pos).mean()
 
 
 def alignment(h: torch.Tensor, att: torch.Tensor, alpha: float = 2.0) -> float:
