@@ -76,3 +76,20 @@ def read_yaml(path: str | Path) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise YamlError(f"{path}: not valid YAML ({where}{problem})") from None
+
+
+class ContentDigest:
+    """For objects with ``to_bytes()``: ``digest()`` is the sha256 of those bytes, computed once; an object made
+    from bytes (``from_bytes``) sets ``_digest`` to the digest of the bytes it was made from (``remember_digest``),
+    so that a loaded object keeps the name it was saved under."""
+
+    _digest: str | None = None
+
+    def digest(self) -> str:
+        if self._digest is None:
+            self._digest = hashlib.sha256(self.to_bytes()).hexdigest()
+        return self._digest
+
+    def remember_digest(self, data: bytes):
+        self._digest = hashlib.sha256(data).hexdigest()
+        return self

@@ -21,13 +21,14 @@ Pairs are given as index tensors of shape (2, P): ``att`` the attractive pairs (
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
+
+from ..fileio import ContentDigest
 
 
 def _sq_dist(h: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
@@ -168,7 +169,7 @@ def segment_pairs(edge_index: np.ndarray, truth: np.ndarray) -> tuple[torch.Tens
 
 
 @dataclass
-class HitEmbedder:
+class HitEmbedder(ContentDigest):
     """A trained embedding: ``embed`` hit tables, ``edges`` of a preprocessed frame by kNN between layers."""
 
     config: EmbeddingConfig
@@ -200,11 +201,6 @@ class HitEmbedder:
                      "info": self.info}, buf, protocol=4)
         return buf.getvalue()
 
-    def digest(self) -> str:
-        """sha256 of the serialised form; for a loaded embedder, of the bytes it was loaded from."""
-        if self._digest is None:
-            self._digest = hashlib.sha256(self.to_bytes()).hexdigest()
-        return self._digest
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "HitEmbedder":
@@ -215,8 +211,7 @@ class HitEmbedder:
         net.load_state_dict({k: torch.as_tensor(v) for k, v in d["state"].items()})
         net.eval()
         out = cls(cfg, d["mean"], d["std"], net, d["info"])
-        out._digest = hashlib.sha256(data).hexdigest()
-        return out
+        return out.remember_digest(data)
 
 
 def _embedding_network(cfg: EmbeddingConfig) -> torch.nn.Module:

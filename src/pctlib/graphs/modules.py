@@ -25,7 +25,7 @@ import numpy as np
 from ..fileio import target_lock, write_bytes_atomic, write_json_atomic
 from ..io.hit_table import hit_classes
 from ..preselect.classifier import ClassifierConfig, HitClassifier, fit_classifier
-from ..preselect.features import hit_features
+from ..preselect.features import FEATURES, hit_features
 from .config import GraphConfig
 from .frames import last_connected_layer, preprocess
 
@@ -107,8 +107,9 @@ def labelled_frames(frames: list[np.ndarray], config: GraphConfig, radius_mm: fl
         which.append(np.full(len(p), i))
         g = build_hit_graph(p, base)
         graphs.append((p, g.edge_index.numpy(), g.y.numpy()))
-    cat = (lambda xs, w: np.concatenate(xs) if xs else np.zeros((0,) + w))
-    return cat(feats, (6,)), cat(classes, ()), cat(which, ()), graphs
+    if not frames:
+        return np.zeros((0, len(FEATURES))), np.zeros(0, np.int8), np.zeros(0, int), graphs
+    return np.concatenate(feats), np.concatenate(classes), np.concatenate(which), graphs
 
 
 def fit_modules(frames: list[np.ndarray], config: GraphConfig, classifier: ClassifierConfig | None = None,

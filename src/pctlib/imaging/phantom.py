@@ -10,7 +10,7 @@ import numpy as np
 import yaml
 
 from ..physics.beam import Beam
-from ..physics.geometry import Geometry, GeometryError, _inserts, _num
+from ..physics.geometry import Geometry, GeometryError, _num, parse_inserts
 
 KEYS = ("material", "thickness_mm", "inserts", "scan")
 
@@ -24,7 +24,7 @@ def load_phantom(path: str | Path, geometry: Geometry) -> tuple[Geometry, dict]:
         raise GeometryError(f"{where}: a phantom file holds {', '.join(KEYS)} (material and thickness_mm needed)")
     if d["material"] not in geometry.materials:
         raise GeometryError(f"{where}: unknown material {d['material']!r}")
-    inserts = _inserts(d.get("inserts") or [], geometry.materials, f"{where}: inserts")
+    inserts = parse_inserts(d.get("inserts") or [], geometry.materials, f"{where}: inserts")
     g = geometry.with_phantom(_num(d["thickness_mm"], f"{where}: thickness_mm"))
     g = replace(g, phantom=replace(g.phantom, material=d["material"], inserts=inserts))
     scan = d.get("scan") or {"x_mm": [0.0, 0.0], "y_mm": [0.0, 0.0], "step_mm": 1.0}

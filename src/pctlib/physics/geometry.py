@@ -229,7 +229,8 @@ def load_geometry(path: str | Path) -> Geometry:
     return geometry_from_dict(d, str(path.name))
 
 
-def _inserts(entries: Any, materials: dict, where: str) -> tuple[Insert, ...]:
+def parse_inserts(entries: Any, materials: dict, where: str) -> tuple[Insert, ...]:
+    """The inserts of a phantom from their mapping form (a geometry's ``phantom.inserts``, a phantom file)."""
     if not isinstance(entries, list):
         raise GeometryError(f"{where}: expected a list of inserts")
     out = []
@@ -247,8 +248,12 @@ def _inserts(entries: Any, materials: dict, where: str) -> tuple[Insert, ...]:
                                                                                   if unknown else ""))
         if e["material"] not in materials:
             raise GeometryError(f"{w}: unknown material {e['material']!r}; known: {', '.join(materials)}")
-        vals = {key: _num(e[key], f"{w}.{key}", positive=key in shape_keys[shape]) if key in ("radius_mm", "half_x_mm",
-                "half_y_mm", "z_from_mm", "z_to_mm") else float(e[key]) for key in e if key not in ("material", "shape")}
+        vals = {}
+        for key in set(e) - {"material", "shape"}:
+            if key in ("x_mm", "y_mm"):  # centres may be anywhere
+                vals[key] = float(e[key])
+            else:  # sizes positive, z limits non-negative
+                vals[key] = _num(e[key], f"{w}.{key}", positive=key in shape_keys[shape])
         ins = Insert(e["material"], shape, **vals)
         if ins.z_to_mm is not None and ins.z_to_mm <= ins.z_from_mm:
             raise GeometryError(f"{w}: z_to_mm must exceed z_from_mm")
@@ -275,7 +280,7 @@ def geometry_from_dict(d: Any, where: str = "geometry") -> Geometry:
     sensor = Sensor(*(_num(s[k], f"{where}: sensor.{k}") for k in sensor_keys))
     p = dict(d.get("phantom") or {})
     placements = {"gap_to_detector_mm", "centre_to_detector_mm"}
-    inserts = _inserts(p.pop("inserts", None) or [], materials, f"{where}: phantom.inserts")
+    inserts = parse_inserts(p.pop("inserts", None) or [], materials, f"{where}: phantom.inserts")
     if not isinstance(p, dict) or set(p) - placements != {"material", "thickness_mm"} or len(set(p) & placements) != 1:
         raise GeometryError(f"{where}: phantom needs exactly material, thickness_mm and one of gap_to_detector_mm, "
                             f"centre_to_detector_mm (and optionally inserts)")

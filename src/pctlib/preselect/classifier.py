@@ -22,7 +22,6 @@ primary hits / primary hits (the thesis' FPR over the hits of interest).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import pickle
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..fileio import ContentDigest
 from ..io.hit_table import HIT_CLASSES
 from ..progress import progress_bar
 from .fcnn import ResidualFCNN
@@ -141,7 +141,7 @@ def roc(scores: np.ndarray, classes: np.ndarray) -> dict:
 
 
 @dataclass
-class HitClassifier:
+class HitClassifier(ContentDigest):
     """A trained classifier: ``scores`` of feature rows, ``keep`` of a preprocessed frame's hits."""
 
     config: ClassifierConfig
@@ -177,12 +177,6 @@ class HitClassifier:
                      "threshold": self.threshold, "info": self.info}, buf, protocol=4)
         return buf.getvalue()
 
-    def digest(self) -> str:
-        """sha256 of the classifier's serialised form (configuration, statistics, weights, threshold); for a loaded
-        classifier, of the bytes it was loaded from."""
-        if self._digest is None:
-            self._digest = hashlib.sha256(self.to_bytes()).hexdigest()
-        return self._digest
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "HitClassifier":
@@ -196,8 +190,7 @@ class HitClassifier:
             net.eval()
             model = net
         out = cls(cfg, d["mean"], d["std"], model, d["threshold"], d["info"])
-        out._digest = hashlib.sha256(data).hexdigest()
-        return out
+        return out.remember_digest(data)
 
 
 def _network(cfg: ClassifierConfig) -> ResidualFCNN:
