@@ -116,8 +116,7 @@ train_frames = split_frames(read_hits(train_path), primaries_per_frame, drop_par
 test_frames = split_frames(read_hits(test_path), primaries_per_frame, drop_partial=True)
 no_cut = GraphConfig(primaries_per_frame=primaries_per_frame, min_cluster_size=0)
 reference = GraphConfig(primaries_per_frame=primaries_per_frame)  # the reference preprocessing: cs >= 2
-x_tr, c_tr, _, g_tr = labelled_frames(train_frames, no_cut)
-x_te, c_te, f_te, g_te = labelled_frames(test_frames, no_cut)
+x_te, c_te, f_te, _ = labelled_frames(test_frames, no_cut)
 lay_te = x_te[:, FEATURES.index("layer")].astype(int)
 per_layer = pd.DataFrame({"layer": lay_te, "class": np.array(HIT_CLASSES)[c_te]}).groupby(
     ["layer", "class"]).size().unstack(fill_value=0) / len(test_frames)
@@ -232,7 +231,6 @@ save_figure(fig, results_dir, "roc", dpi=dpi)
 # %%
 ref_tr = [preprocess(f, reference) for f in train_frames]
 ref_te = [preprocess(f, reference) for f in test_frames]
-ref_graphs_tr = labelled_frames(train_frames, reference)[3]
 ref_graphs_te = labelled_frames(test_frames, reference)[3]
 losses = [("hinge", None)] + [("infonce", t) for t in taus]
 embedders, quality, sweeps = {}, [], [angular_sweep(ref_te, reference, theta_scales)]
