@@ -17,7 +17,7 @@ def test_the_shipped_phantom_loads_onto_the_detector():
         "cortical_bone", "adipose", "air"]
     assert g.phantom.centre_to_detector_mm == GEO.phantom.centre_to_detector_mm  # placement kept
     spots = scan_spots(scan)
-    assert len(spots) == 17 * 7 and spots[0] == (-40.0, -15.0) and spots[-1] == (40.0, 15.0)
+    assert len(spots) == 17 * 5 and spots[0] == (-40.0, -10.0) and spots[-1] == (40.0, 10.0)
     assert scanning_beam(scan).spots == spots
 
 

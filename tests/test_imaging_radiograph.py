@@ -74,3 +74,19 @@ def test_region_report_of_a_painted_image():
     assert r.loc["cortical_bone", "wepl_error"] == pytest.approx(84.0 - 50 * rsp_bone)
     # margins: the shrunk bone disc (radius 3) holds the pixel centres within 3 mm of (-10, 0)
     assert r.loc["cortical_bone", "pixels"] == int(((X + 10) ** 2 + Y ** 2 <= 9).sum())
+
+
+def test_clipped_pixels_ignore_gross_outliers():
+    from pctlib.imaging.radiograph import clipped_mean
+
+    v = np.array([99.0, 100.0, 101.0, 100.0, 250.0])  # median 100, MAD 1 -> sigma 1.4826: 250 is cut
+    assert clipped_mean(v) == pytest.approx(100.0)
+    assert clipped_mean(np.array([5.0, 5.0, 5.0])) == 5.0 and math.isnan(clipped_mean(np.zeros(0)))
+    # in an image: one pixel with an outlier, one without
+    x = np.array([0.5, 0.5, 0.5, 0.5, 0.5, 1.5, 1.5])
+    y = np.full(7, 0.5)
+    w = np.array([99.0, 100.0, 101.0, 100.0, 250.0, 10.0, 12.0])
+    plain = bin_radiograph(x, y, w, (2, 1), ((0, 2), (0, 1)))
+    clipped = bin_radiograph(x, y, w, (2, 1), ((0, 2), (0, 1)), clip_sigma=3.0)
+    assert plain.mean[0, 0] == pytest.approx(130.0) and clipped.mean[0, 0] == pytest.approx(100.0)
+    assert plain.mean[1, 0] == clipped.mean[1, 0] == pytest.approx(11.0)

@@ -56,6 +56,13 @@ def segment_angle(d: torch.Tensor) -> torch.Tensor:
     return torch.atan2(torch.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2), d[..., 2])
 
 
+def first_event_id(hits: np.ndarray) -> int:
+    """The eventID that frame-local event 0 stands for (``HitGraph.event`` = eventID − this): the smallest eventID
+    of the frame's particle hits (0 without any)."""
+    real = hits["trackID"] >= 0
+    return int(hits["eventID"][real].min()) if np.any(real) else 0
+
+
 def build_hit_graph(hits: np.ndarray, config: GraphConfig, device: str | torch.device = "cpu",
                     epitaxial_um: float = 25.0, edges: np.ndarray | None = None) -> HitGraph:
     """Hit graph of preprocessed hits (``frames.preprocess``), sorted by layer. The segments are those of the
@@ -76,7 +83,7 @@ def build_hit_graph(hits: np.ndarray, config: GraphConfig, device: str | torch.d
     layer_ptr_np = np.zeros(n_layers + 1, np.int64)
     if n:
         layer_ptr_np[1:] = np.cumsum(np.bincount(layer_np, minlength=n_layers))
-    first_event = int(hits["eventID"][hits["trackID"] >= 0].min()) if np.any(hits["trackID"] >= 0) else 0
+    first_event = first_event_id(hits)
     event_np = np.where(hits["trackID"] >= 0, hits["eventID"].astype(np.int64) - first_event, -1)
     track_np = hits["trackID"].astype(np.int64)
     inel = hits["primaryInelastic"].astype(np.int64)

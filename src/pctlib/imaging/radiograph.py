@@ -37,10 +37,25 @@ class Radiograph:
         return 0.5 * (self.y_edges[1:] + self.y_edges[:-1])
 
 
-def bin_radiograph(x, y, wepl, bins: tuple[int, int], extent: tuple[tuple[float, float], tuple[float, float]]
-                   ) -> Radiograph:
+def clipped_mean(values: np.ndarray, clip_sigma: float = 3.0) -> float:
+    """Mean of the values within ``clip_sigma`` robust standard deviations (1.4826 × the median absolute deviation)
+    of their median: one pass, so that a few grossly wrong WEPLs (mis-tracked protons) do not move a pixel. All
+    values are kept when the deviation is 0; NaN for no values."""
+    v = np.asarray(values, float)
+    if v.size == 0:
+        return math.nan
+    med = np.median(v)
+    sigma = 1.4826 * np.median(np.abs(v - med))
+    if sigma == 0:
+        return float(v.mean())
+    return float(v[np.abs(v - med) <= clip_sigma * sigma].mean())
+
+
+def bin_radiograph(x, y, wepl, bins: tuple[int, int], extent: tuple[tuple[float, float], tuple[float, float]],
+                   clip_sigma: float | None = None) -> Radiograph:
     """The radiograph of tracks at positions (x, y) [mm] with WEPL values; tracks outside ``extent`` or with a NaN
-    WEPL are left out."""
+    WEPL are left out. ``clip_sigma``: each pixel's value is the :func:`clipped_mean` of its tracks instead of their
+    mean (the cut on outlying WEPLs that pCT reconstructions apply per pixel)."""
     from scipy.stats import binned_statistic_2d
 
     x, y, w = (np.asarray(v, float) for v in (x, y, wepl))
@@ -49,7 +64,8 @@ def bin_radiograph(x, y, wepl, bins: tuple[int, int], extent: tuple[tuple[float,
     rng = [list(extent[0]), list(extent[1])]
     count, xe, ye, _ = binned_statistic_2d(x, y, w, "count", bins=bins, range=rng)
     if w.size:
-        mean = binned_statistic_2d(x, y, w, "mean", bins=bins, range=rng).statistic
+        stat = "mean" if clip_sigma is None else (lambda v: clipped_mean(v, clip_sigma))
+        mean = binned_statistic_2d(x, y, w, stat, bins=bins, range=rng).statistic
         std = binned_statistic_2d(x, y, w, lambda v: np.std(v, ddof=1) if v.size > 1 else np.nan, bins=bins,
                                   range=rng).statistic
     else:
@@ -104,19 +120,25 @@ def edge_width_10_90(positions, profile, plateau: int = 3) -> float:
 def region_masks(radiograph: Radiograph, phantom, margin_mm: float = 2.0) -> dict[str, np.ndarray]:
     """Pixel masks by pixel centre: each insert shrunk by ``margin_mm`` (keyed by its material, numbered when a
     material repeats) and 'background', the pixels at least ``margin_mm`` outside every insert."""
+    xc, yc = np.meshgrid(radiograph.x_centres, radiograph.y_centres, indexing="ij")
+    return masks_at(xc, yc, phantom, margin_mm)
+
+
+def masks_at(x, y, phantom, margin_mm: float = 2.0) -> dict[str, np.ndarray]:
+    """:func:`region_masks` at any points (x, y) [mm], e.g. tracks' entry positions."""
     from dataclasses import replace
 
-    xc, yc = np.meshgrid(radiograph.x_centres, radiograph.y_centres, indexing="ij")
+    x, y = np.asarray(x, float), np.asarray(y, float)
     masks: dict[str, np.ndarray] = {}
-    outside = np.ones(xc.shape, bool)
+    outside = np.ones(x.shape, bool)
     for ins in phantom.inserts:
         grow = dict(radius_mm=ins.radius_mm + margin_mm, half_x_mm=ins.half_x_mm + margin_mm,
                     half_y_mm=ins.half_y_mm + margin_mm)
         shrink = {k: max(v - 2 * margin_mm, 0.0) for k, v in grow.items()}
         name = ins.material if ins.material not in masks else f"{ins.material}_{len(masks)}"
-        masks[name] = np.asarray(replace(ins, **shrink).contains(xc, yc))
-        outside &= ~np.asarray(replace(ins, **grow).contains(xc, yc))
-    masks["background"] = outside
+        masks[name] = np.asarray(replace(ins, **shrink).contains(x, y))
+        outside &= ~np.asarray(replace(ins, **grow).contains(x, y))
+    masks["background"] = outside & np.isfinite(x) & np.isfinite(y)
     return masks
 
 
@@ -151,3 +173,21 @@ def region_report(radiograph: Radiograph, phantom, materials, margin_mm: float =
                      "cnr_vs_background": contrast_to_noise(radiograph.mean, mask, masks["background"])
                      if name != "background" else math.nan})
     return pd.DataFrame(rows)
+
+
+def seed_spread(images: list[np.ndarray]) -> np.ndarray:
+    """Per pixel, the standard deviation (ddof 1) of the same radiograph made by trackers that differ only in their
+    seed: NaN where any image has no value or fewer than two images are given."""
+    stack = np.stack([np.asarray(im, float) for im in images])
+    if stack.shape[0] < 2:
+        return np.full(stack.shape[1:], np.nan)
+    ok = np.all(np.isfinite(stack), axis=0)
+    sd = np.std(np.where(ok, stack, 0.0), axis=0, ddof=1)
+    return np.where(ok, sd, np.nan)
+
+
+def rms(values) -> float:
+    """Root mean square of the finite values (NaN when none)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return float(np.sqrt(np.mean(v ** 2))) if v.size else math.nan

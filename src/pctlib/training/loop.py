@@ -85,10 +85,33 @@ class TrainConfig:
     min_track_hits: int = 4
     min_last_edep: float = 0.0625
     model: ModelConfig = field(default_factory=ModelConfig)
+    #: PAT + downstream (issue 18): the loss is Hamming + downstream_weight x the WEPL loss of the assignment
+    #: (``imaging.downstream.DownstreamLoss``: layer depths, WEPL calibration intercept and slope, pixel pitch of
+    #: the grouping, 0 = per track), its gradient through the same blackbox assignment; frames need ``hit_wepl``
+    downstream_weight: float = 0.0
+    downstream_depths: tuple[float, ...] = ()
+    downstream_intercept: float = 0.0
+    downstream_slope: float = 0.0
+    downstream_pixel_mm: float = 0.0
+    #: fine-tuning: the model's weights (and input normalisation) start from this checkpoint ("": initialised by
+    #: ``seed``); the optimiser and the schedule start afresh
+    init: str = ""
 
     def __post_init__(self):
         if self.mode not in ("ptt", "pat"):
             raise TrainError(f"mode must be 'ptt' or 'pat', got {self.mode!r}")
+        object.__setattr__(self, "downstream_depths", tuple(float(v) for v in self.downstream_depths))
+        if not (math.isfinite(self.downstream_weight) and self.downstream_weight >= 0):
+            raise TrainError(f"downstream_weight must be finite and >= 0, got {self.downstream_weight}")
+        if self.downstream_weight > 0:
+            if self.mode != "pat":
+                raise TrainError("the downstream loss needs mode 'pat' (its gradient goes through the assignment)")
+            from ..imaging.downstream import DownstreamError
+
+            try:
+                self.downstream()
+            except DownstreamError as exc:
+                raise TrainError(f"downstream: {exc}") from None
         if self.steps < 1 or self.batch_frames < 1 or self.eval_every < 1:
             raise TrainError("steps, batch_frames and eval_every must be positive")
         if not self.lam > 0 or not math.isfinite(self.lam):
@@ -121,8 +144,27 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise TrainError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
+    def downstream(self):
+        """The ``DownstreamLoss`` of the settings (None when ``downstream_weight`` is 0)."""
+        if self.downstream_weight == 0:
+            return None
+        from ..imaging.downstream import DownstreamLoss
+
+        return DownstreamLoss(self.downstream_depths, self.downstream_intercept, self.downstream_slope,
+                              self.downstream_pixel_mm)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings; the downstream and fine-tuning ones only when set, so that the records of runs made before
+        they existed still match."""
+        d = asdict(self)
+        for name in ("downstream_weight", "downstream_depths", "downstream_intercept", "downstream_slope",
+                     "downstream_pixel_mm", "init"):
+            if getattr(self, name) == getattr(TrainConfig, name, None) or (name == "downstream_depths"
+                                                                             and not self.downstream_depths):
+                d.pop(name)
+        if "downstream_depths" in d:
+            d["downstream_depths"] = list(d["downstream_depths"])
+        return d
 
 
 def _rng_state(gen: torch.Generator) -> dict:
@@ -221,9 +263,12 @@ def pass_steps(models: list[EdgeScorer], frames: list, configs: list[TrainConfig
             [configs[k].scale_by_lambda for k in pat],
             [loss_scale if configs[k].lambda_scope == "frame" else 1.0 for k in pat], workers=workers)
         for k, y_hat in zip(pat, y_hats):
+            downstream = configs[k].downstream()
             for f, a, z in parts:
                 yk, sk = y_hat[a:z], scores[k][a:z]
                 loss = hamming_loss(yk, frames[f].y, weights[k][f]) if sk.numel() else sk.sum()
+                if downstream is not None:
+                    loss = loss + configs[k].downstream_weight * downstream(yk, frames[f]).to(loss.dtype)
                 out[f][k] = (loss, sk, yk.detach().cpu().numpy().astype(np.int8))
     return out
 
@@ -420,6 +465,8 @@ class _Run:
                       if config.cosine_lr else None)
         self.start, self.best, self.trained_before, self.sampler_state = 0, {"purity": -math.inf}, 0.0, None
         self.last = run_dir / "last.pt"
+        if config.init and not self.last.is_file():
+            self.model.load_state_dict(load_checkpoint(config.init, map_location=dev)["model"])
         if self.last.is_file():
             ck = load_checkpoint(self.last, map_location=dev)
             self.model.load_state_dict(ck["model"])
