@@ -24,7 +24,7 @@ import torch
 
 from ..assign.batch import assign_scores
 from ..assign.layout import layout_of_graph
-from ..tracks.build import Tracks, build_tracks
+from ..tracks.build import Tracks, build_tracks, segments_of_tracks
 from ..tracks.follower import FollowerConfig, TrackFollower
 from ..tracks.metrics import track_metrics
 from .range import RangeModel, WeplCalibration
@@ -145,16 +145,6 @@ def reconstruct_scan(frames, trackers: dict, range_model: RangeModel, calibratio
             bar.update(1)
     bar.close()
     return pd.concat(rows, ignore_index=True), pd.DataFrame(metrics), assignments
-
-
-def segments_of_tracks(tracks: Tracks, edge_index: np.ndarray, n_hits: int) -> np.ndarray:
-    """0/1 per hit-graph segment (``edge_index`` (2, E) over ``n_hits`` hits): its two hits are consecutive hits of
-    one track."""
-    nxt = np.full(n_hits, -1, np.int64)
-    for h in tracks.hits:
-        nxt[h[:-1]] = h[1:]
-    edge_index = np.asarray(edge_index).reshape(2, -1)
-    return (nxt[edge_index[0]] == edge_index[1]).astype(np.int8)
 
 
 def truth_tracker(frame) -> tuple[Tracks, np.ndarray]:

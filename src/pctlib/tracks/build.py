@@ -54,3 +54,13 @@ def build_tracks(n_hits: int, edge_index: np.ndarray, assigned: np.ndarray) -> T
     bounds = np.searchsorted(track_of_hit[order], np.arange(start.size + 1))
     hits = [order[bounds[i]:bounds[i + 1]] for i in range(start.size)]
     return Tracks(track_of_hit, hits)
+
+
+def segments_of_tracks(tracks: Tracks, edge_index: np.ndarray, n_hits: int) -> np.ndarray:
+    """0/1 per hit-graph segment (``edge_index`` (2, E) over ``n_hits`` hits): its two hits are consecutive hits of
+    one track (the assignment that gives ``tracks``, for trackers that make tracks without one)."""
+    nxt = np.full(n_hits, -1, np.int64)
+    for h in tracks.hits:
+        nxt[h[:-1]] = h[1:]
+    edge_index = np.asarray(edge_index).reshape(2, -1)
+    return (nxt[edge_index[0]] == edge_index[1]).astype(np.int8)

@@ -25,16 +25,10 @@ from ..graphs.hit_graph import build_hit_graph
 from ..graphs.config import GraphConfig
 from ..graphs.frames import preprocess, split_frames
 from ..io.readers import read_hits
-from .build import build_tracks
+from .build import build_tracks, segments_of_tracks
 from .diagnostics import failure_layers, layer_density
 from .follower import FollowerConfig, TrackFollower
 from .metrics import edge_metrics, particle_efficiencies, track_metrics
-
-
-def _segments_of_tracks(tracks, edge_index: np.ndarray) -> np.ndarray:
-    """0/1 per hit-graph edge: both hits consecutive in one track."""
-    pairs = {(int(a), int(b)) for h in tracks.hits for a, b in zip(h[:-1], h[1:])}
-    return np.array([(int(a), int(b)) in pairs for a, b in edge_index.T], dtype=np.int8)
 
 
 def evaluate_frames(hits: np.ndarray, primaries_per_frame: int, tracker: str, model=None,
@@ -74,7 +68,7 @@ def evaluate_frames(hits: np.ndarray, primaries_per_frame: int, tracker: str, mo
             tracks = build_tracks(g.hit_x.shape[0], ei, y)
         else:
             tracks = follower_fn(g.hit_x[:, 1:4].numpy(), g.hit_x[:, 4].long().numpy())
-            y = _segments_of_tracks(tracks, ei)
+            y = segments_of_tracks(tracks, ei, g.hit_x.shape[0])
         t_track = time.perf_counter() - t1
         em = edge_metrics(y, g.y.numpy())
         tm = track_metrics(tracks, g.hit_event.numpy(), g.hit_track.numpy(), g.hit_x[:, 0].numpy(),
