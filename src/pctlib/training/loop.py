@@ -37,6 +37,10 @@ from ..tracks.metrics import edge_metrics, track_metrics
 
 METRIC_FIELDS = ["step", "split", "tpr", "fpr", "purity", "efficiency", "loss"]
 LAMBDA_SCOPES = ("frame", "batch")
+OPTIMIZERS = ("rmsprop", "adam", "adamw")
+#: settings added after runs were recorded: left out of ``to_dict`` at their defaults so old records still match
+_RECENT_DEFAULTS = ("downstream_weight", "downstream_intercept", "downstream_slope", "downstream_pixel_mm", "init",
+                    "one_cycle", "warmup_fraction", "optimizer", "weight_decay", "curriculum_steps")
 
 
 class TrainError(RuntimeError):
@@ -56,6 +60,16 @@ class TrainConfig:
     #: runs, whose last steps at the full rate leave the weights wherever the last batches pushed them
     cosine_lr: bool = False
     lr_min_factor: float = 0.05
+    #: one-cycle schedule (OneCycleLR, cosine annealing): the rate rises from lr / 25 to ``lr`` over the first
+    #: ``warmup_fraction`` of the steps, then decays to lr / 1e4 at the last step
+    one_cycle: bool = False
+    warmup_fraction: float = 0.1
+    #: "rmsprop" (the paper's), "adam" or "adamw"; ``weight_decay`` applies to all three (AdamW: decoupled)
+    optimizer: str = "rmsprop"
+    weight_decay: float = 0.0
+    #: density curriculum: the first ``curriculum_steps`` steps draw their frames from the easier frames handed to
+    #: ``train_many`` as ``easy_frames`` (e.g. 50 p+/F), the rest from the training frames
+    curriculum_steps: int = 0
     lr_step: int = 1000
     lr_gamma: float = 0.5
     eval_every: int = 100
@@ -130,8 +144,13 @@ class TrainConfig:
             check_number(self.seed, "seed", minimum=0, integer=True)
             if self.data_seed is not None:
                 check_number(self.data_seed, "data_seed", minimum=0, integer=True)
+            check_number(self.weight_decay, "weight_decay", minimum=0.0)
+            check_number(self.warmup_fraction, "warmup_fraction", above=0.0, below=1.0)
+            check_number(self.curriculum_steps, "curriculum_steps", minimum=0, integer=True)
         except NumberError as exc:
             raise TrainError(str(exc)) from None
+        if sum((self.step_lr, self.cosine_lr, self.one_cycle)) > 1:
+            raise TrainError("choose one schedule: step_lr, cosine_lr and one_cycle cannot both be set")
         for name in ("w_tracker", "w_calorimeter"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
@@ -139,7 +158,7 @@ class TrainConfig:
         if self.w_tracker == 0 and self.w_calorimeter == 0:
             raise TrainError("w_tracker and w_calorimeter must not both be 0")
         choices = {"loss_normalisation": NORMALISATIONS, "tracker_group": TRACKER_GROUPS,
-                   "lambda_scope": LAMBDA_SCOPES}
+                   "lambda_scope": LAMBDA_SCOPES, "optimizer": OPTIMIZERS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise TrainError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -157,11 +176,11 @@ class TrainConfig:
         """The settings; the downstream and fine-tuning ones only when set, so that the records of runs made before
         they existed still match."""
         d = asdict(self)
-        for name in ("downstream_weight", "downstream_depths", "downstream_intercept", "downstream_slope",
-                     "downstream_pixel_mm", "init"):
-            if getattr(self, name) == getattr(TrainConfig, name, None) or (name == "downstream_depths"
-                                                                             and not self.downstream_depths):
+        for name in _RECENT_DEFAULTS:
+            if getattr(self, name) == getattr(TrainConfig, name):
                 d.pop(name)
+        if not self.downstream_depths:
+            d.pop("downstream_depths")
         if "downstream_depths" in d:
             d["downstream_depths"] = list(d["downstream_depths"])
         return d
@@ -412,16 +431,17 @@ def resolve_device(device: str | None) -> torch.device:
 
 def train(config: TrainConfig, train_frames, val_frames, run_dir: str | Path, normalization: dict | None = None,
           data_info: dict | None = None, progress: bool = True, stop_after: int | None = None,
-          device: str | None = "cpu", max_seconds: float | None = None) -> dict:
+          device: str | None = "cpu", max_seconds: float | None = None, easy_frames=None) -> dict:
     """Train (or resume) a run; returns the best validation metrics. ``stop_after`` ends the call early after that
     many steps (as an interruption would); ``max_seconds`` ends it after the first checkpoint past that time.
     Frames are moved to ``device`` as they are used (the same code on CPU and GPU)."""
     return train_many([config], train_frames, val_frames, [run_dir], normalization, data_info, progress,
-                      stop_after, device, max_seconds)[0]
+                      stop_after, device, max_seconds, easy_frames=easy_frames)[0]
 
 
 #: settings every model trained together must share: the step schedule, the frames seen and the edge encoding
-SHARED_SETTINGS = ("steps", "batch_frames", "eval_every", "max_val_frames", "bn_frames", "frames_per_pass")
+SHARED_SETTINGS = ("steps", "batch_frames", "eval_every", "max_val_frames", "bn_frames", "frames_per_pass",
+                   "curriculum_steps")
 
 
 def _sampler_seed(config: TrainConfig) -> int:
@@ -456,14 +476,9 @@ class _Run:
         np.random.seed(config.seed)
         random.seed(config.seed)
         self.model = EdgeScorer(config.model, norm.get("x_mean"), norm.get("x_std")).to(dev)
-        self.opt = torch.optim.RMSprop(self.model.parameters(), lr=config.lr)
-        if config.step_lr and config.cosine_lr:
-            raise TrainError("step_lr and cosine_lr cannot both be set")
-        self.sched = (torch.optim.lr_scheduler.StepLR(self.opt, config.lr_step, config.lr_gamma) if config.step_lr
-                      else torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, config.steps,
-                                                                      config.lr * config.lr_min_factor)
-                      if config.cosine_lr else None)
+        self.opt, self.sched = make_optimizer(config, self.model.parameters())
         self.start, self.best, self.trained_before, self.sampler_state = 0, {"purity": -math.inf}, 0.0, None
+        self.cpu_before = 0.0
         self.last = run_dir / "last.pt"
         if config.init and not self.last.is_file():
             self.model.load_state_dict(load_checkpoint(config.init, map_location=dev)["model"])
@@ -476,6 +491,7 @@ class _Run:
             self.rng = ck["rng"]
             self.start, self.best = ck["step"], ck["best"]
             self.trained_before = float(ck.get("train_seconds", 0.0))
+            self.cpu_before = float(ck.get("step_cpu_seconds", 0.0))
 
     def open_metrics(self) -> None:
         path = self.dir / "metrics.csv"
@@ -493,11 +509,12 @@ class _Run:
         if self.start == 0:
             self.writer.writeheader()
 
-    def checkpoint(self, step: int, val: dict, gen: torch.Generator, seconds: float) -> None:
+    def checkpoint(self, step: int, val: dict, gen: torch.Generator, seconds: float, step_cpu: float) -> None:
         state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                  "scheduler": self.sched.state_dict() if self.sched is not None else None,
                  "rng": _rng_state(gen), "step": step, "config": self.config.to_dict(),
-                 "normalization": self.norm, "train_seconds": self.trained_before + seconds}
+                 "normalization": self.norm, "train_seconds": self.trained_before + seconds,
+                 "step_cpu_seconds": self.cpu_before + step_cpu}
         if not math.isnan(val["purity"]) and val["purity"] > self.best.get("purity", -math.inf):
             self.best = {**val, "step": step}
             _save(self.dir / "best.pt", {**state, "best": self.best})
@@ -505,17 +522,38 @@ class _Run:
         _save(self.last, state)
 
 
+def make_optimizer(config: TrainConfig, params) -> tuple[torch.optim.Optimizer, object]:
+    """The optimiser and learning-rate schedule of a configuration (the schedule None for a constant rate)."""
+    kind = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[config.optimizer]
+    extra = {"weight_decay": config.weight_decay} if config.weight_decay or config.optimizer == "adamw" else {}
+    opt = kind(params, lr=config.lr, **extra)
+    lrs = torch.optim.lr_scheduler
+    if config.step_lr:
+        sched = lrs.StepLR(opt, config.lr_step, config.lr_gamma)
+    elif config.cosine_lr:
+        sched = lrs.CosineAnnealingLR(opt, config.steps, config.lr * config.lr_min_factor)
+    elif config.one_cycle:
+        # cycle_momentum off: RMSProp without momentum has none to cycle, and Adam's betas stay the paper-free
+        # defaults for every recipe alike
+        sched = lrs.OneCycleLR(opt, max_lr=config.lr, total_steps=config.steps, pct_start=config.warmup_fraction,
+                               cycle_momentum=False)
+    else:
+        sched = None
+    return opt, sched
+
+
 def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: list[str | Path],
                normalization: dict | None = None, data_info: dict | None = None, progress: bool = True,
                stop_after: int | None = None, device: str | None = "cpu", max_seconds: float | None = None,
-               workers: int = 1) -> list[dict]:
+               workers: int = 1, easy_frames=None) -> list[dict]:
     """Train (or resume) several models in one process, each in its own run folder exactly as :func:`train` writes
     it; returns their best validation metrics. Every step loads each frame once for all models, encodes its edges
     once, solves all models' assignments in one call and back-propagates all losses together; each model keeps
     its own initialisation seed, optimiser and metrics. The models must share the schedule and the frames
     (:func:`check_together`); the result of each equals a separate :func:`train` with the same configuration
     (tested). Memory grows with the number of models (every model's activations of one frame are held until the
-    joint backward pass)."""
+    joint backward pass). ``easy_frames``: the frames of the first ``curriculum_steps`` steps (a density
+    curriculum); needed exactly when ``curriculum_steps`` > 0."""
     configs = list(configs)
     run_dirs = [Path(d) for d in run_dirs]
     if len(configs) != len(run_dirs):
@@ -525,6 +563,8 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
     check_together(configs)
     if len(train_frames) == 0 or len(val_frames) == 0:
         raise TrainError("training and validation sets must not be empty")
+    if configs[0].curriculum_steps and not (easy_frames is not None and len(easy_frames)):
+        raise TrainError("curriculum_steps > 0 needs the curriculum's frames (easy_frames)")
     for c, d in zip(configs, run_dirs):
         _check_config(d, c, {"data": data_info or {}})
     keep_freed_memory()
@@ -554,16 +594,20 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
                        total=first.steps)
     done, n_batch = 0, first.batch_frames
     t0 = time.perf_counter()
+    # process CPU seconds of the training steps alone (every thread; validations and BatchNorm recomputation
+    # left out), the currency of time-to-accuracy comparisons; shared by the models trained together
+    cpu0, val_cpu = time.process_time(), 0.0
     try:
         for step in bar:
-            idx = torch.randint(len(train_frames), (n_batch,), generator=gen).tolist()
+            pool = easy_frames if step <= first.curriculum_steps else train_frames
+            idx = torch.randint(len(pool), (n_batch,), generator=gen).tolist()
             for r in runs:
                 r.opt.zero_grad(set_to_none=True)
             totals = [0.0] * len(runs)
             conf = [[0, 0, 0, 0] for _ in runs]
             per_pass = first.frames_per_pass
             for p0 in range(0, n_batch, per_pass):
-                frames = [train_frames[i].to(dev) for i in idx[p0:p0 + per_pass]]
+                frames = [pool[i].to(dev) for i in idx[p0:p0 + per_pass]]
                 results = pass_steps(models, frames, configs, loss_scale=1.0 / n_batch, workers=workers)
                 sum(loss / n_batch for per_frame in results for loss, _, _ in per_frame).backward()
                 for g, per_frame in zip(frames, results):
@@ -583,12 +627,15 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
             bar.set_postfix(loss=f"{totals[0] / n_batch:.4g}" if len(runs) == 1 else
                             f"{np.mean(totals) / n_batch:.4g} (mean)")
             if step % first.eval_every == 0 or step == first.steps:
+                v0 = time.process_time()
+                step_cpu = v0 - cpu0 - val_cpu
                 recalibrate_batchnorm(models, bn_subset)
                 vals = evaluate_many(models, val_subset, configs, workers=workers)
+                val_cpu += time.process_time() - v0
                 for r, val in zip(runs, vals):
                     r.writer.writerow({"step": step, "split": "val", **val})
                     r.fh.flush()
-                    r.checkpoint(step, val, gen, time.perf_counter() - t0)
+                    r.checkpoint(step, val, gen, time.perf_counter() - t0, step_cpu)
             done += 1
             if stop_after is not None and done >= stop_after:
                 break
