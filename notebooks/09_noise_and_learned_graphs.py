@@ -165,7 +165,7 @@ save_figure(fig, results_dir, "noise_rate", dpi=dpi)
 
 # %%
 def module_file(name, frames_path, cfg, clf=None, emb=None):
-    return fitted_modules(work / "modules" / f"{name}.pkl", file_sha256(frames_path), lambda: train_frames, cfg,
+    return fitted_modules(work / "modules" / f"{name}.modules", file_sha256(frames_path), lambda: train_frames, cfg,
                           clf, emb, progress=False)
 
 

@@ -49,7 +49,7 @@ def test_failed_execution_is_refused(project):
     assert run(project, "notebooks:\n  b_fail:\n    parameters: {fail: true}\n") == 1
     with pytest.raises(BookError, match="b_fail/main: execution failed"):
         stage(project, "bk")
-    assert main(["book", str(project / "params" / "bk.yaml")]) == 1
+    assert main(["book", str(project / "params" / "bk.yaml")]) == 2  # a usage error, like every other
 
 
 def test_strict_build_renders_html(project):

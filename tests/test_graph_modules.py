@@ -173,9 +173,9 @@ def test_graph_setup_of_the_chapters_trains_once_and_feeds_prepare(tmp_path):
               classifier=ClassifierConfig(kind="gbdt", iterations=10), progress=False)
     cfg, mods = graph_setup(tmp_path, "learned", "gbdt", **kw)
     assert cfg.graph_builder == "learned" and cfg.preselect == "gbdt" and cfg.modules_digest == mods.digest()
-    files = sorted((tmp_path / "modules").glob("*.pkl"))
+    files = sorted((tmp_path / "modules").glob("*.modules"))
     again, mods2 = graph_setup(tmp_path, "learned", "gbdt", **kw)
-    assert again == cfg and sorted((tmp_path / "modules").glob("*.pkl")) == files  # reused, not retrained
+    assert again == cfg and sorted((tmp_path / "modules").glob("*.modules")) == files  # reused, not retrained
     with pytest.raises(ValueError, match="preselect 'fcnn' with a gbdt"):
         graph_setup(tmp_path, "angular", "fcnn", **kw)
     frames = prepare(DataSpec("t", (200.0,), 200, 1), tmp_path, progress=False, graph=cfg, modules=mods2)

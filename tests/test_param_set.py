@@ -184,3 +184,20 @@ def test_colliding_slugs_of_different_points_get_distinct_keys():
     b = Execution("nb", Path("nb.py"), "v-1", {"v": "1"}, ("v",), {})
     keys = [e.key for e in _unique_keys("nb", [a, b])]
     assert len(set(keys)) == 2 and all(k.startswith("v-1~") for k in keys)
+
+
+def test_a_case_given_twice_is_refused(project):
+    for second in ("{scale: 2.0, mode: pat}", "{mode: pat, scale: 2}"):  # keys in another order; 2 == 2.0
+        path = write_params(project, f"notebooks:\n  a_square:\n    cases: [{{mode: pat, scale: 2.0}}, {second}]\n")
+        with pytest.raises(ParamsError, match=r"cases\[1\] repeats cases\[0\]"):
+            load_param_set(path, project / "notebooks")
+
+
+def test_run_with_root_finds_a_relative_params_path_there(project, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    path = write_params(project, "notebooks:\n  a_square:\n    parameters: {x: 2}\n")
+    rel = path.relative_to(project)
+    assert main(["prepare", str(rel), "--root", str(project), "--out", str(tmp_path / "out")]) == 0
+    assert list((tmp_path / "out").glob("a_square__*.ipynb"))

@@ -202,3 +202,24 @@ def test_a_rerun_keeps_what_others_left_in_the_results_folder(project):
     assert json.loads((res / "out.json").read_text())["y"] == 9
     assert (res / "gpu_check" / "README.md").read_text() == "made by a benchmark script"
     assert (res / "note.txt").read_text() == "kept"
+
+
+def test_a_kill_between_the_two_renames_of_the_swap_is_recovered(tmp_path):
+    """The previous results renamed away (NAME.old-*), the new ones not yet in place: the next execution renames
+    the old folder back, with everything in it, instead of deleting it as a leftover."""
+    from pctlib.runner.execute import recover_leftovers
+
+    res = tmp_path / "results" / "ch"
+    old = res.with_name("ch.old-1a2b3c4d")
+    (old / "sub").mkdir(parents=True)
+    (old / "table.csv").write_text("a,b\n1,2\n")
+    (old / "sub" / "kept_by_someone_else.txt").write_text("x")
+    (res.with_name("ch.staging-9f9f9f9f")).mkdir()
+    assert recover_leftovers(res) == old
+    assert (res / "table.csv").read_text() == "a,b\n1,2\n" and (res / "sub" / "kept_by_someone_else.txt").is_file()
+    assert sorted(p.name for p in res.parent.iterdir()) == ["ch"]
+    # a kill after the swap, before the removal: the results in place stay, the old copy goes
+    old.mkdir()
+    (old / "table.csv").write_text("older")
+    assert recover_leftovers(res) is None
+    assert (res / "table.csv").read_text() == "a,b\n1,2\n" and sorted(p.name for p in res.parent.iterdir()) == ["ch"]

@@ -68,11 +68,39 @@ def test_what_cannot_be_trained_together_is_refused(data, tmp_path):
                    [tmp_path / "x", tmp_path / "y"], norm)
     with pytest.raises(TrainError, match="one run folder each"):
         train_many([base, base], tr, va, [tmp_path / "x", tmp_path / "x"], norm)
-    # runs stopped at different steps are not resumed together
-    train(base, tr, va, tmp_path / "p", norm, progress=False, stop_after=2)
-    other = TrainConfig(mode="pat", seed=3, **STEPS)
-    with pytest.raises(TrainError, match="different steps"):
-        train_many([base, other], tr, va, [tmp_path / "p", tmp_path / "q"], norm, progress=False)
+
+
+def test_runs_killed_between_two_checkpoint_saves_are_caught_up_and_resumed_together(data, tmp_path):
+    """A kill between two models' saves leaves one run a validation ahead: the run behind is trained alone to the
+    step of the one ahead, then both go on together, ending as an uninterrupted joint run does."""
+    tr, va, norm = data
+    steps = {**STEPS, "steps": 6}
+    cfgs = [TrainConfig(mode="ptt", seed=0, **steps), TrainConfig(mode="pat", lam=50.0, seed=3, **steps)]
+    ref = [tmp_path / "ref0", tmp_path / "ref1"]
+    train_many(cfgs, tr, va, ref, norm, progress=False)
+    runs = [tmp_path / "k0", tmp_path / "k1"]
+    train_many(cfgs, tr, va, runs, norm, progress=False, stop_after=2)
+    train(cfgs[0], tr, va, runs[0], norm, progress=False, stop_after=2)  # run 0 saved step 4, run 1 did not
+    assert [torch.load(r / "last.pt", weights_only=True)["step"] for r in runs] == [4, 2]
+    train_many(cfgs, tr, va, runs, norm, progress=False)
+    for a, b in zip(ref, runs):
+        wa, wb = weights(a), weights(b)
+        assert all(torch.allclose(wa[k].float(), wb[k].float(), rtol=1e-5, atol=1e-7) for k in wa)
+        rows_a = [r.split(",")[:2] for r in (a / "metrics.csv").read_text().splitlines()]
+        rows_b = [r.split(",")[:2] for r in (b / "metrics.csv").read_text().splitlines()]
+        assert rows_a == rows_b  # every step and validation once, in order
+
+
+def test_a_metrics_line_cut_by_a_kill_is_dropped_on_resume(data, tmp_path):
+    tr, va, norm = data
+    cfg = TrainConfig(mode="ptt", seed=0, **STEPS)
+    train(cfg, tr, va, tmp_path / "a", norm, progress=False)
+    train(cfg, tr, va, tmp_path / "b", norm, progress=False, stop_after=2)
+    path = tmp_path / "b" / "metrics.csv"
+    with open(path, "a") as fh:
+        fh.write("1")  # the start of the row of step 12 (or 3, ...) when the kill came
+    train(cfg, tr, va, tmp_path / "b", norm, progress=False)
+    assert path.read_text() == (tmp_path / "a" / "metrics.csv").read_text()
 
 
 def test_batched_blackbox_equals_one_call_per_model(data):

@@ -32,3 +32,32 @@ def check_number(value: Any, name: str, *, minimum: float | None = None, maximum
     if below is not None and not v < below:
         raise NumberError(f"{name}: {value!r} must be < {below:g}")
     return int(v) if integer else v
+
+
+class MemoryEstimateError(ValueError):
+    """A request whose estimated memory exceeds what the machine has free; the message gives the estimate."""
+
+
+def available_memory_bytes() -> int:
+    """Memory the system can give now (``MemAvailable`` of /proc/meminfo; else the free physical pages)."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import os
+
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: do not refuse
+
+
+def check_memory(estimate_bytes: float, what: str, available: int | None = None) -> None:
+    """Refuse, before allocating, a request estimated to need more memory than is free (``available``: the free
+    bytes, default :func:`available_memory_bytes`); the error names the request and both figures."""
+    free = available_memory_bytes() if available is None else available
+    if estimate_bytes > free:
+        raise MemoryEstimateError(f"{what} needs about {estimate_bytes / 2**30:.3g} GiB of memory, more than the "
+                                  f"{free / 2**30:.3g} GiB free; reduce it")

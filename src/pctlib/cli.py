@@ -1,7 +1,9 @@
 """The ``pctlib`` command line.
 
-Subcommands register themselves in :data:`COMMANDS`; each later chapter of the pipeline adds its own
-(``simulate``, ``graphs``, ``train``, ``evaluate``, ...). Bad input is one line on stderr and exit code 2.
+Subcommands register themselves in ``commands.common.COMMANDS`` (``run``, ``prepare`` and ``book`` here; the
+pipeline's ``simulate``, ``datasets``, ``graphs``, ``train``, ``evaluate`` in ``commands/``, which never import this
+module). Bad input, and an output that cannot be written (disk full, read-only, permissions), is one line on stderr
+and exit code 2.
 """
 
 from __future__ import annotations
@@ -9,13 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable
 
+from .commands.common import COMMANDS, UsageError, register, write_error_message
 from .paths import find_project_root
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
 
 
 def _resolve(params: str, root: str | None = None) -> tuple[Path, Path]:
@@ -40,10 +38,12 @@ def _resolve(params: str, root: str | None = None) -> tuple[Path, Path]:
         if project is None:
             project = find_project_root()
     path = Path(params)
-    if not path.exists() and not path.suffix:
-        alt = project / "params" / f"{params}.yaml"
-        if alt.exists():
-            path = alt
+    if not path.exists() and not path.is_absolute():
+        # a relative path or a name is also looked up in the project (``--root R params/x.yaml`` from elsewhere)
+        for alt in (project / params, project / "params" / f"{params}.yaml"):
+            if alt.is_file():
+                path = alt
+                break
     if not path.exists():
         raise FileNotFoundError(f"params file {params} does not exist")
     return path, project
@@ -109,20 +109,6 @@ def _add_root_arg(p: argparse.ArgumentParser) -> None:
                         "else above the params file)")
 
 
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
-
-
-def register(name: str, help_: str):
-    """Decorator: ``@register("simulate", "...")`` on a ``(configure(parser), run(args))`` pair factory."""
-
-    def deco(factory):
-        configure, run = factory()
-        COMMANDS[name] = (help_, configure, run)
-        return factory
-
-    return deco
-
-
 @register("run", "execute the notebooks of a params file (grids, resumable, local or Ray)")
 def _run_cmd():
     def configure(p: argparse.ArgumentParser) -> None:
@@ -165,20 +151,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .checks import MemoryEstimateError
     from .runner.errors import BookError, NotebookError, ParamsError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ParamsError, NotebookError, UsageError, FileNotFoundError) as exc:
+    except (ParamsError, NotebookError, BookError, UsageError, FileNotFoundError, MemoryEstimateError,
+            RuntimeError) as exc:
         print(f"pctlib {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except BookError as exc:
-        print(f"pctlib {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except RuntimeError as exc:
-        print(f"pctlib {args.command}: error: {exc}", file=sys.stderr)
+    except OSError as exc:
+        message = write_error_message(exc)
+        if message is None:
+            raise
+        print(f"pctlib {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -93,3 +93,60 @@ class ContentDigest:
     def remember_digest(self, data: bytes):
         self._digest = hashlib.sha256(data).hexdigest()
         return self
+
+
+#: first bytes of a :func:`pack_arrays` container
+ARRAYS_MAGIC = b"PCTLIB-ARRAYS-1\n"
+
+
+class ArraysError(ValueError):
+    """Bytes that are not a :func:`pack_arrays` container (damaged, or another format such as a pickle)."""
+
+
+def pack_arrays(meta: dict, arrays: dict[str, Any]) -> bytes:
+    """A data-only container of plain JSON ``meta`` and named numpy arrays (numeric or structured, never object):
+    a magic line, the length and text of a JSON header, then each array in numpy's ``.npy`` format. The same
+    content always gives the same bytes (so a digest names it), and reading it (:func:`unpack_arrays`) can never
+    run code."""
+    import io as _io
+
+    import numpy as np
+
+    blobs, index = [], []
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        if a.dtype.hasobject:
+            raise ArraysError(f"array {name!r} holds Python objects; only plain data can be stored")
+        buf = _io.BytesIO()
+        np.save(buf, a, allow_pickle=False)
+        blobs.append(buf.getvalue())
+        index.append([name, len(blobs[-1])])
+    header = json.dumps({"meta": meta, "arrays": index}, sort_keys=True, allow_nan=True).encode()
+    return ARRAYS_MAGIC + len(header).to_bytes(8, "little") + header + b"".join(blobs)
+
+
+def unpack_arrays(data: bytes, what: str = "file") -> tuple[dict, dict]:
+    """``(meta, arrays)`` of :func:`pack_arrays` bytes; anything else (a pickle, a truncated file) raises
+    :class:`ArraysError` naming ``what``. Arrays are read with ``allow_pickle=False``."""
+    import io as _io
+
+    import numpy as np
+
+    n = len(ARRAYS_MAGIC)
+    if not data.startswith(ARRAYS_MAGIC) or len(data) < n + 8:
+        raise ArraysError(f"{what}: not a pctlib array container (damaged, or another format such as a pickle, "
+                          "which is never loaded)")
+    size = int.from_bytes(data[n:n + 8], "little")
+    try:
+        header = json.loads(data[n + 8:n + 8 + size])
+        pos, arrays = n + 8 + size, {}
+        for name, length in header["arrays"]:
+            if pos + length > len(data):
+                raise ValueError("truncated")
+            arrays[name] = np.load(_io.BytesIO(data[pos:pos + length]), allow_pickle=False)
+            pos += length
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise ArraysError(f"{what}: damaged array container ({type(exc).__name__}: {exc})") from None
+    if pos != len(data):
+        raise ArraysError(f"{what}: damaged array container ({len(data) - pos} bytes after the last array)")
+    return header["meta"], arrays

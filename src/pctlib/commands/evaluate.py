@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import UsageError, register
+from .common import UsageError, check_writable, register
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -23,11 +23,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     try:
         densities = [int(x) for x in args.primaries_per_frame.split(",")]
-        if not densities or min(densities) < 1:
-            raise ValueError
     except ValueError:
         raise UsageError(f"--primaries-per-frame: {args.primaries_per_frame!r} is not a comma-separated list of "
                          "integers") from None
+    if not densities or min(densities) < 1:
+        raise UsageError(f"--primaries-per-frame: {args.primaries_per_frame!r}: every density must be at least 1 "
+                         "primary per frame")
+    check_writable(args.out, "--out")  # before the evaluation, not after it
     if args.model == "track-follower":
         tracker, model = "track-follower", None
         follower = load_follower_config(args.follower_config) if args.follower_config else None

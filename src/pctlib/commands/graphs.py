@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from ..cli import UsageError, register
+from .common import UsageError, check_device, check_writable, register
 
 
 def cmd_graphs(args: argparse.Namespace) -> int:
@@ -18,6 +18,8 @@ def cmd_graphs(args: argparse.Namespace) -> int:
                           theta_tracker=args.theta_tracker, energy_feature=args.energy_feature)
     except GraphConfigError as exc:
         raise UsageError(str(exc)) from None
+    check_device(args.device)
+    check_writable(args.out, "--out", folder=True)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"

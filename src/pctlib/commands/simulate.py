@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import re
 import sys
 import time
 from pathlib import Path
 
 
-from ..cli import UsageError, register
+from .common import UsageError, check_device, check_writable, checked_numbers, register
 from ..fileio import YamlError, file_sha256, read_yaml, write_json_atomic
 
 
@@ -56,6 +56,7 @@ def _config_from_args(args):
         check_number(args.energy_mev, "--energy-mev", above=0.0)
         check_number(args.noise_rate, "--noise-rate", minimum=0.0, maximum=1.0)
         check_number(args.chunk_size, "--chunk-size", minimum=1, integer=True)
+        check_number(args.seed, "--seed", minimum=0, integer=True)
         for name in ("centre_mm", "gap_mm"):
             if getattr(args, name) is not None:
                 check_number(getattr(args, name), f"--{name.replace('_', '-')}", minimum=0.0)
@@ -90,10 +91,7 @@ def output_format(out: Path, fmt: str | None) -> str:
                          "of those formats; convert other formats from them)")
     if fmt is not None and fmt != by_suffix:
         raise UsageError(f"--format {fmt} disagrees with --out {out.name} ({by_suffix})")
-    parent = out.parent if str(out.parent) else Path(".")
-    existing = next((d for d in (parent, *parent.parents) if d.exists()), Path("."))
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
-        raise UsageError(f"--out {out}: cannot write into {existing}")
+    check_writable(out, "--out")
     return by_suffix
 
 
@@ -108,6 +106,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     out = Path(args.out)
     fmt = output_format(out, args.format)
+    check_device(args.device)
     meta = simulate_to_file(cfg, out, fmt, device=args.device, progress=not args.no_progress)
     print(f"{out}: {meta['primaries']} primaries in {meta['seconds']} s "
           f"({meta['primaries_per_second']:.0f} p/s), sha256 {meta['sha256'][:16]}")
@@ -115,6 +114,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 DATASET_KEYS = {"name", "phantom_mm", "primaries", "seed"}
+#: a set's name becomes a file name in out_dir: no folders, no hidden files
+SET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -144,22 +145,42 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if not Path(geometry).is_absolute() and (root / geometry).is_file():
         geometry = str(root / geometry)
     fmt = spec.get("format", "npz")
-    seeds = set()
+    if fmt not in SUFFIXES.values():
+        raise UsageError(f"{path.name}: format {fmt!r}: hit files are written as {' or '.join(SUFFIXES.values())}")
+    whole = {"minimum": 1, "integer": True}
+    checked_numbers([(spec.get("chunk_size", 20000), f"{path.name}: chunk_size", whole),
+                     (spec.get("energy_mev", 230.0), f"{path.name}: energy_mev", {"above": 0.0})])
+    seeds, names = {}, {}
     configs = []
     for i, s in enumerate(sets):
         if not isinstance(s, dict) or set(s) != DATASET_KEYS:
             raise UsageError(f"{path.name}: sets[{i}] needs exactly {', '.join(sorted(DATASET_KEYS))}")
-        if s["seed"] in seeds:
-            raise UsageError(f"{path.name}: sets[{i}] ({s['name']}): seed {s['seed']} is used twice; seeds must differ")
-        seeds.add(s["seed"])
+        where = f"{path.name}: sets[{i}]"
+        name = s["name"]
+        if not isinstance(name, str) or not SET_NAME.fullmatch(name):
+            raise UsageError(f"{where}: name {name!r} must be a plain file name (letters, digits, '_', '-', '.'; "
+                             "not starting with '.'), so that the set stays inside out_dir")
+        if name in names:
+            raise UsageError(f"{where}: name {name!r} is already the name of sets[{names[name]}]; names must differ")
+        names[name] = i
+        checked_numbers([(s["seed"], f"{where}.seed", {"minimum": 0, "integer": True}),
+                         (s["primaries"], f"{where}.primaries", whole),
+                         (s["phantom_mm"], f"{where}.phantom_mm", {"minimum": 0.0})])
+        seed = int(s["seed"])
+        if seed in seeds:
+            raise UsageError(f"{where} ({name}): seed {seed} is used twice (also by sets[{seeds[seed]}]); seeds "
+                             "must differ")
+        seeds[seed] = i
         try:
             cfg = SimulationConfig(geometry=geometry, phantom_mm=float(s["phantom_mm"]), primaries=int(s["primaries"]),
-                                   seed=int(s["seed"]), chunk_size=int(spec.get("chunk_size", 20000)),
+                                   seed=seed, chunk_size=int(spec.get("chunk_size", 20000)),
                                    beam=Beam(energy_mev=float(spec.get("energy_mev", 230.0))))
             cfg.load_geometry()
         except (BeamError, GeometryError) as exc:
-            raise UsageError(f"{path.name}: sets[{i}]: {exc}") from None
-        configs.append((s["name"], cfg))
+            raise UsageError(f"{where}: {exc}") from None
+        configs.append((name, cfg))
+    check_writable(out_dir, "out_dir", folder=True)
+    check_device(args.device)
     out_dir.mkdir(parents=True, exist_ok=True)
     index_path = out_dir / "datasets.json"
     index = json.loads(index_path.read_text()) if index_path.is_file() else {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..cli import UsageError, register
+from .common import UsageError, check_device, check_writable, checked_numbers, register
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -21,6 +21,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     together = args.seeds is not None
     try:
         phantoms = tuple(float(p) for p in args.phantoms.split(","))
+    except ValueError:
+        raise UsageError(f"--phantoms {args.phantoms!r}: not a comma-separated list of thicknesses [mm]") from None
+    nonneg, positive = {"minimum": 0, "integer": True}, {"minimum": 1, "integer": True}
+    checked_numbers([(p, "--phantoms", {"minimum": 0.0}) for p in phantoms]
+                    + [(args.train_primaries, "--train-primaries", positive),
+                       (args.val_primaries, "--val-primaries", positive), (args.data_seed, "--data-seed", nonneg)])
+    check_device(args.device, allow_auto=True)
+    check_writable(args.out, "--out", folder=True)
+    check_writable(args.data_root, "--data-root", folder=True)
+    try:
         cfgs = [TrainConfig(mode=args.mode, lam=args.lam, steps=args.steps, batch_frames=args.batch_frames,
                             lr=args.lr, step_lr=args.step_lr, cosine_lr=args.cosine_lr,
                             eval_every=args.eval_every, seed=seed,

@@ -21,14 +21,12 @@ Pairs are given as index tensors of shape (2, P): ``att`` the attractive pairs (
 
 from __future__ import annotations
 
-import io
-import pickle
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
 
-from ..fileio import ContentDigest
+from ..fileio import ContentDigest, pack_arrays, unpack_arrays
 
 
 def _sq_dist(h: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
@@ -195,22 +193,27 @@ class HitEmbedder(ContentDigest):
         return HitEmbedder(replace(self.config, k=k), self.mean, self.std, self.net, dict(self.info))
 
     def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        pickle.dump({"config": self.config.to_dict(), "mean": self.mean, "std": self.std,
-                     "state": {k: v.detach().cpu().numpy() for k, v in self.net.state_dict().items()},
-                     "info": self.info}, buf, protocol=4)
-        return buf.getvalue()
-
+        """The embedding as data only (``fileio.pack_arrays``): configuration and record as JSON, the input
+        standardisation and the network's weights as arrays."""
+        arrays = {f"state.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        return pack_arrays({"kind": "hit-embedder", "config": self.config.to_dict(), "info": self.info},
+                           {"mean": np.asarray(self.mean), "std": np.asarray(self.std), **arrays})
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "HitEmbedder":
-        """Inverse of :meth:`to_bytes` (a pickle: load only what pctlib wrote)."""
-        d = pickle.loads(data)
-        cfg = EmbeddingConfig(**d["config"])
-        net = _embedding_network(cfg)
-        net.load_state_dict({k: torch.as_tensor(v) for k, v in d["state"].items()})
-        net.eval()
-        out = cls(cfg, d["mean"], d["std"], net, d["info"])
+    def from_bytes(cls, data: bytes, what: str = "hit embedding") -> "HitEmbedder":
+        """Inverse of :meth:`to_bytes`; bytes of any other form (a pickle included) raise ``ArraysError`` or
+        :class:`EmbeddingError` naming ``what``, and nothing in them is run."""
+        meta, arrays = unpack_arrays(data, what)
+        try:
+            if meta.get("kind") != "hit-embedder":
+                raise EmbeddingError("not a hit embedding")
+            cfg = EmbeddingConfig(**meta["config"])
+            net = _embedding_network(cfg)
+            net.load_state_dict({k[6:]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("state.")})
+            net.eval()
+            out = cls(cfg, arrays["mean"], arrays["std"], net, meta["info"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise EmbeddingError(f"{what}: unusable contents ({type(exc).__name__}: {exc})") from None
         return out.remember_digest(data)
 
 

@@ -16,24 +16,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..fileio import target_lock, write_bytes_atomic, write_json_atomic
+from ..fileio import ArraysError, pack_arrays, target_lock, unpack_arrays, write_bytes_atomic, write_json_atomic
 from ..io.hit_table import hit_classes
 from ..preselect.classifier import ClassifierConfig, HitClassifier, fit_classifier
 from ..preselect.features import FEATURES, hit_features
 from .config import GraphConfig
 from .frames import last_connected_layer, preprocess
 
-MODULES_VERSION = 1
+#: 2: stored as data (``fileio.pack_arrays``); version 1 files were pickles and are trained again, never loaded
+MODULES_VERSION = 2
 
 
 class ModulesError(ValueError):
-    """Modules that do not fit the graph configuration."""
+    """Modules that do not fit the graph configuration, or a modules file that cannot be read."""
+
+
+class ModulesWarning(UserWarning):
+    """A kept modules file was unusable (damaged, edited, another format) and the modules were trained again."""
 
 
 @dataclass
@@ -61,17 +66,29 @@ class GraphModules:
                                f"{self.digest()}")
 
     def to_bytes(self) -> bytes:
-        return pickle.dumps({"version": MODULES_VERSION,
-                             "classifier": self.classifier.to_bytes() if self.classifier else None,
-                             "embedder": self.embedder.to_bytes() if self.embedder else None}, protocol=4)
+        """Data only (``fileio.pack_arrays``): each module's own container as a byte array; loading never runs
+        code, whoever wrote the file."""
+        parts = {name: np.frombuffer(m.to_bytes(), np.uint8)
+                 for name, m in (("classifier", self.classifier), ("embedder", self.embedder)) if m is not None}
+        return pack_arrays({"kind": "graph-modules", "version": MODULES_VERSION}, parts)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "GraphModules":
-        from .learned import HitEmbedder
+    def from_bytes(cls, data: bytes, what: str = "graph modules") -> "GraphModules":
+        """Inverse of :meth:`to_bytes`; anything else (a pickle, a damaged or edited file) raises
+        :class:`ModulesError` naming ``what``."""
+        from .learned import EmbeddingError, HitEmbedder
+        from ..preselect.classifier import ClassifierError
 
-        d = pickle.loads(data)
-        return cls(HitClassifier.from_bytes(d["classifier"]) if d["classifier"] else None,
-                   HitEmbedder.from_bytes(d["embedder"]) if d["embedder"] else None)
+        try:
+            meta, parts = unpack_arrays(data, what)
+            if meta.get("kind") != "graph-modules" or meta.get("version") != MODULES_VERSION:
+                raise ModulesError(f"{what}: not a pctlib graph-modules file of version {MODULES_VERSION}")
+            return cls(HitClassifier.from_bytes(parts["classifier"].tobytes(), f"{what} (classifier)")
+                       if "classifier" in parts else None,
+                       HitEmbedder.from_bytes(parts["embedder"].tobytes(), f"{what} (embedding)")
+                       if "embedder" in parts else None)
+        except (ArraysError, ClassifierError, EmbeddingError) as exc:
+            raise ModulesError(str(exc)) from None
 
 
 def prepare_hits(hits: np.ndarray, config: GraphConfig, modules: GraphModules | None = None,
@@ -131,7 +148,8 @@ def fitted_modules(path: str | Path, frames_key: str, frames, config: GraphConfi
     """The modules of :func:`fit_modules`, trained once and kept at ``path`` (with ``PATH.json``: the training
     key and the file's sha256). ``frames_key`` names the training frames (e.g. the hit file's hash); ``frames`` is
     a list of hit frames or a callable returning it (called only when training is needed). A file whose record or
-    hash does not match is trained again."""
+    hash does not match, or that is not a data-only modules file (``GraphModules.from_bytes``: a pickle or an edited
+    file is never loaded), is trained again with a :class:`ModulesWarning` naming it."""
     path = Path(path)
     key = hashlib.sha256(json.dumps({
         "frames": frames_key, "graph": config.to_dict(), "version": MODULES_VERSION,
@@ -147,7 +165,11 @@ def fitted_modules(path: str | Path, frames_key: str, frames, config: GraphConfi
             return None
         if meta.get("key") != key or hashlib.sha256(data).hexdigest() != meta.get("sha256"):
             return None
-        return GraphModules.from_bytes(data)
+        try:
+            return GraphModules.from_bytes(data, str(path))
+        except ModulesError as exc:
+            warnings.warn(f"{exc}; training the modules again", ModulesWarning, stacklevel=3)
+            return None
 
     got = cached()
     if got is not None:

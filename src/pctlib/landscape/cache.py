@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -74,18 +75,43 @@ def point_name(alpha: float, beta: float) -> str:
     return f"a{alpha:+.11e}_b{beta:+.11e}.json"
 
 
+class CacheWarning(UserWarning):
+    """A cached landscape result was unusable (damaged, of the wrong shape, incomplete) and is computed again."""
+
+
+def _damaged(path: Path, why: str) -> None:
+    warnings.warn(f"{path}: {why}; computing it again", CacheWarning, stacklevel=3)
+
+
 class PointCache:
     """Finished grid points of one surface (one folder per model, frames, metric definition and directions)."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, metrics: tuple[str, ...] | None = None):
         self.folder = Path(folder)
+        #: the metric names every point must hold (a point file missing one is computed again, not read as NaN)
+        self.metrics = metrics
 
     def get(self, alpha: float, beta: float) -> dict | None:
+        """The point's metrics, or None when it is not there or unusable (then with a :class:`CacheWarning`)."""
         path = self.folder / point_name(alpha, beta)
         try:
-            return json.loads(path.read_text())["metrics"]
-        except (OSError, json.JSONDecodeError, KeyError):
+            text = path.read_text()
+        except FileNotFoundError:
             return None
+        except OSError as exc:
+            _damaged(path, f"unreadable ({exc})")
+            return None
+        try:
+            m = json.loads(text)["metrics"]
+            if not isinstance(m, dict) or not all(isinstance(v, (int, float)) for v in m.values()):
+                raise ValueError("metrics are not numbers")
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            _damaged(path, f"damaged point file ({type(exc).__name__})")
+            return None
+        if self.metrics is not None and set(m) != set(self.metrics):
+            _damaged(path, f"holds metrics {sorted(m)}, expected {sorted(self.metrics)}")
+            return None
+        return m
 
     def put(self, alpha: float, beta: float, metrics: dict) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -104,9 +130,23 @@ def save_torch_atomic(path: str | Path, obj: object) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
-def load_torch(path: str | Path) -> object | None:
-    """What :func:`save_torch_atomic` wrote (tensors and plain values only), or None if there is no such file."""
+def load_torch(path: str | Path, check=None) -> object | None:
+    """What :func:`save_torch_atomic` wrote (tensors and plain values only), or None if there is no such file. A
+    file that does not load (truncated, not a cache file) or that ``check(obj)`` rejects (by raising: wrong keys,
+    tensors of another shape than the model's) is treated as missing, with a :class:`CacheWarning` naming it, so
+    the caller computes the result again."""
+    path = Path(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         return None
+    except Exception as exc:  # torch raises EOFError, RuntimeError, UnpicklingError, OSError... for damaged files
+        _damaged(path, f"damaged cache file ({type(exc).__name__})")
+        return None
+    if check is not None:
+        try:
+            check(obj)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            _damaged(path, f"unusable contents ({type(exc).__name__}: {exc})")
+            return None
+    return obj

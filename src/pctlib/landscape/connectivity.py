@@ -199,6 +199,15 @@ def _model_for(model_a: torch.nn.Module, policy: str) -> torch.nn.Module:
     return m.train(policy == "recompute")
 
 
+def _check_curve_checkpoint(ck: dict, curve: "BezierCurve") -> None:
+    """A curve checkpoint must hold one anchor tensor per parameter of the endpoints, each of its shape."""
+    theta = ck["theta"]
+    shapes = [tuple(p.shape) for p in curve.theta]
+    if len(theta) != len(shapes) or any(tuple(t.shape) != s for t, s in zip(theta, shapes)):
+        raise ValueError(f"anchor tensors of shapes {[tuple(t.shape) for t in theta]}, the models need {shapes}")
+    int(ck["step"]), list(ck["losses"]), ck["optimizer"], ck["generator"]
+
+
 def train_curve(model_a: torch.nn.Module, model_b: torch.nn.Module, pool: list, config, spec: CurveSpec,
                 folder: str | Path | None = None, progress: bool = False, stop_after: int | None = None,
                 on_step=None, device: str = "cpu") -> tuple[BezierCurve, dict]:
@@ -207,12 +216,12 @@ def train_curve(model_a: torch.nn.Module, model_b: torch.nn.Module, pool: list, 
     ``TrainConfig``); returns the curve and a record (``steps``, ``loss`` per step, ``resumed_from``).
 
     ``folder``: where the checkpoint lives (resumed from when present; the finished curve is its last checkpoint,
-    so a second call returns at once). ``stop_after``: stop after this many steps of this call (an interruption,
+    so a second call returns at once; a damaged checkpoint, or one of other shapes, is trained again with a
+    ``cache.CacheWarning``). ``stop_after``: stop after this many steps of this call (an interruption,
     for tests). ``on_step(step, loss)``: called after every step. ``device``: where the curve is trained (frames
     are moved there batch by batch); the returned curve lives there, its checkpoint holds CPU tensors."""
     from ..progress import progress_bar
-    from ..training.loop import load_checkpoint
-    from .cache import save_torch_atomic
+    from .cache import load_torch, save_torch_atomic
 
     check_endpoints(model_a, model_b)
     if not len(pool):
@@ -223,8 +232,10 @@ def train_curve(model_a: torch.nn.Module, model_b: torch.nn.Module, pool: list, 
     gen = torch.Generator().manual_seed(spec.seed)
     start, losses, resumed_from = 0, [], 0
     path = None if folder is None else Path(folder) / "curve.pt"
+    ck = None
     if path is not None and path.is_file():
-        ck = load_checkpoint(path)
+        ck = load_torch(path, lambda c: _check_curve_checkpoint(c, curve))
+    if ck is not None:
         if ck.get("spec") != spec.to_dict():
             raise ConnectivityError(f"{path} holds a curve of other settings: {ck.get('spec')}")
         with torch.no_grad():

@@ -300,8 +300,19 @@ def curvature_cached(model, frames: list, config, loss: str = "bce", k: int = 2,
     key = digest(model_digest(model), frames_digest(frames), loss, None if config is None else config.to_dict(),
                  k, trace_samples, tol, seed, CURVATURE_VERSION)[:24]
     path = None if cache_dir is None else Path(cache_dir) / f"curvature_{loss}_{key}.pt"
+    n_params = sum(p.numel() for p in model.parameters())
+
+    def check(hit):
+        vectors = hit["vectors"]
+        if not isinstance(vectors, torch.Tensor) or tuple(vectors.shape) != (n_params, k):
+            raise ValueError(f"eigenvectors of shape {tuple(getattr(vectors, 'shape', ()))}, the model needs "
+                             f"({n_params}, {k})")
+        c = Curvature(**hit["summary"])
+        if len(c.eigenvalues) != k:
+            raise ValueError(f"{len(c.eigenvalues)} eigenvalues, expected {k}")
+
     if path is not None:
-        hit = load_torch(path)
+        hit = load_torch(path, check)
         if hit is not None:
             return Curvature(**hit["summary"]), hit["vectors"].numpy()
     dev = torch.device(device)

@@ -330,8 +330,18 @@ def model_view_cached(model, frames: list, layers=LAYERS, rows_per_graph: int = 
 
     key = view_key(model, frames, layers, rows_per_graph, seed)
     path = None if cache_dir is None else Path(cache_dir) / f"view_{key}.pt"
+    def check(hit):
+        acts, a, t = hit["activations"], hit["assignment"], hit["truth"]
+        if set(acts) != set(layers):
+            raise ValueError(f"layers {sorted(acts)}, expected {sorted(layers)}")
+        rows = {v.shape[0] for v in acts.values() if isinstance(v, torch.Tensor) and v.ndim == 2}
+        if len(rows) != 1 or len([v for v in acts.values() if isinstance(v, torch.Tensor)]) != len(acts):
+            raise ValueError("activations are not matrices with one row count")
+        if a.ndim != 1 or t.shape != a.shape:
+            raise ValueError("assignment and truth are not one vector each of the same length")
+
     if path is not None:
-        hit = load_torch(path)
+        hit = load_torch(path, check)
         if hit is not None:
             return ModelView(hit["activations"], hit["assignment"].numpy(), hit["truth"].numpy())
     view = model_view(model, frames, layers, rows_per_graph, seed)

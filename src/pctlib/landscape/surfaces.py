@@ -63,6 +63,9 @@ class PointMetrics:
     BatchNorm uses the running statistics of θ* at every θ, and the caller's model is never touched. ``device``:
     where the model and frames are evaluated (moved there on first use, e.g. inside a worker process)."""
 
+    #: the metrics of every point (a cached point must hold exactly these)
+    METRICS = ("hamming", "bce", "tpr", "fpr")
+
     def __init__(self, model: torch.nn.Module, frames: list, config=None, device: str = "cpu"):
         from .hessian import frame_weights
 
@@ -147,7 +150,7 @@ def surface_cache(cache_root: str | Path, fn, theta, nu, eta):
 
     if not hasattr(fn, "digest"):
         raise TypeError("a cached surface needs a metric function with a digest() (e.g. PointMetrics)")
-    return PointCache(Path(cache_root) / digest(fn.digest(), theta, nu, eta)[:24])
+    return PointCache(Path(cache_root) / digest(fn.digest(), theta, nu, eta)[:24], getattr(fn, "METRICS", None))
 
 
 def evaluate_surface(fn: Callable[[list[torch.Tensor]], dict], theta: list[torch.Tensor], nu: list[torch.Tensor],

@@ -229,8 +229,11 @@ def load_geometry(path: str | Path) -> Geometry:
     return geometry_from_dict(d, str(path.name))
 
 
-def parse_inserts(entries: Any, materials: dict, where: str) -> tuple[Insert, ...]:
-    """The inserts of a phantom from their mapping form (a geometry's ``phantom.inserts``, a phantom file)."""
+def parse_inserts(entries: Any, materials: dict, where: str, thickness_mm: float | None = None
+                  ) -> tuple[Insert, ...]:
+    """The inserts of a phantom from their mapping form (a geometry's ``phantom.inserts``, a phantom file). Every
+    number must be finite (a NaN centre would make the insert vanish silently); with ``thickness_mm`` an insert
+    that starts at or beyond the phantom's exit face (so no proton could cross it) is refused."""
     if not isinstance(entries, list):
         raise GeometryError(f"{where}: expected a list of inserts")
     out = []
@@ -250,13 +253,19 @@ def parse_inserts(entries: Any, materials: dict, where: str) -> tuple[Insert, ..
             raise GeometryError(f"{w}: unknown material {e['material']!r}; known: {', '.join(materials)}")
         vals = {}
         for key in set(e) - {"material", "shape"}:
-            if key in ("x_mm", "y_mm"):  # centres may be anywhere
-                vals[key] = float(e[key])
+            if key in ("x_mm", "y_mm"):  # centres may be anywhere, but must be numbers
+                try:
+                    vals[key] = check_number(e[key], f"{w}.{key}")
+                except NumberError as exc:
+                    raise GeometryError(str(exc)) from None
             else:  # sizes positive, z limits non-negative
                 vals[key] = _num(e[key], f"{w}.{key}", positive=key in shape_keys[shape])
         ins = Insert(e["material"], shape, **vals)
         if ins.z_to_mm is not None and ins.z_to_mm <= ins.z_from_mm:
             raise GeometryError(f"{w}: z_to_mm must exceed z_from_mm")
+        if thickness_mm is not None and ins.z_from_mm >= thickness_mm:
+            raise GeometryError(f"{w}: z_from_mm {ins.z_from_mm:g} lies at or beyond the phantom's exit face "
+                                f"({thickness_mm:g} mm): the insert would be outside the phantom")
         out.append(ins)
     return tuple(out)
 
@@ -280,7 +289,7 @@ def geometry_from_dict(d: Any, where: str = "geometry") -> Geometry:
     sensor = Sensor(*(_num(s[k], f"{where}: sensor.{k}") for k in sensor_keys))
     p = dict(d.get("phantom") or {})
     placements = {"gap_to_detector_mm", "centre_to_detector_mm"}
-    inserts = parse_inserts(p.pop("inserts", None) or [], materials, f"{where}: phantom.inserts")
+    raw_inserts = p.pop("inserts", None) or []
     if not isinstance(p, dict) or set(p) - placements != {"material", "thickness_mm"} or len(set(p) & placements) != 1:
         raise GeometryError(f"{where}: phantom needs exactly material, thickness_mm and one of gap_to_detector_mm, "
                             f"centre_to_detector_mm (and optionally inserts)")
@@ -288,6 +297,7 @@ def geometry_from_dict(d: Any, where: str = "geometry") -> Geometry:
         raise GeometryError(f"{where}: phantom.material: unknown material {p['material']!r}; known: "
                             f"{', '.join(materials)}")
     thickness = _num(p["thickness_mm"], f"{where}: phantom.thickness_mm", positive=False)
+    inserts = parse_inserts(raw_inserts, materials, f"{where}: phantom.inserts", thickness)
     if "gap_to_detector_mm" in p:
         phantom = Phantom(p["material"], thickness,
                           _num(p["gap_to_detector_mm"], f"{where}: phantom.gap_to_detector_mm", positive=False),

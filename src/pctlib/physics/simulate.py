@@ -148,6 +148,26 @@ class Simulator:
         out = np.concatenate(parts) if parts else hits[:0]
         return out[np.lexsort((out["trackID"], out["layer"], out["eventID"]))]
 
+    #: peak bytes per noise pixel while a frame is digitised (pixel coordinates, sorting, neighbour search)
+    NOISE_PIXEL_BYTES = 400
+
+    def check_memory(self, n_primaries: int, chunk_size: int, keep: bool) -> None:
+        """Refuse, before any work, a digitisation whose noise would not fit in memory (``noise_rate`` is per pixel
+        and frame: at 1e-2 a frame of the 43-layer detector has some 24 million noise pixels). The estimate:
+        the noise pixels of one frame while it is digitised, plus its hit rows for every frame of a chunk (every
+        frame of the run when the hits are kept)."""
+        d = self.digitisation
+        if not (d.pixel_clusters and d.noise_rate > 0):
+            return
+        from ..checks import check_memory
+
+        s = self.geometry.sensor
+        pixels = round(s.width_mm / s.pitch_x_mm) * round(s.height_mm / s.pitch_y_mm)
+        per_frame = d.noise_rate * pixels * self.geometry.n_layers
+        frames_held = -(-(n_primaries if keep else min(chunk_size, n_primaries)) // d.frame_primaries)
+        check_memory(per_frame * (self.NOISE_PIXEL_BYTES + frames_held * HIT_DTYPE.itemsize),
+                     f"noise at {d.noise_rate:g} per pixel and frame ({per_frame:.3g} noise pixels per frame)")
+
     def run(self, n_primaries: int, seed: int = 0, chunk_size: int = 20000, out: str | Path | None = None,
             fmt: str | None = None, progress: bool = True, keep: bool | None = None) -> SimulationResult:
         """Simulate ``n_primaries``; write hits to ``out`` (streaming, atomic) and/or return them (``keep``).
@@ -160,6 +180,7 @@ class Simulator:
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
         keep = out is None if keep is None else keep
+        self.check_memory(n_primaries, chunk_size, keep)
         t0 = time.perf_counter()
         hits_parts, prim_parts = [], []
         n_sec = 0

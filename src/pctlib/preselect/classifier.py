@@ -22,20 +22,19 @@ primary hits / primary hits (the thesis' FPR over the hits of interest).
 
 from __future__ import annotations
 
-import io
 import math
-import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..fileio import ContentDigest
+from ..fileio import ContentDigest, pack_arrays, unpack_arrays
 from ..io.hit_table import HIT_CLASSES
 from ..progress import progress_bar
 from .fcnn import ResidualFCNN
 from .features import FEATURES, hit_features
+from .trees import TreeEnsemble
 
 KINDS = ("fcnn", "gbdt")
 #: the thesis' requirement on an operating point: at most this fraction of the hits of interest lost
@@ -147,7 +146,7 @@ class HitClassifier(ContentDigest):
     config: ClassifierConfig
     mean: np.ndarray
     std: np.ndarray
-    model: object  # ResidualFCNN (kind fcnn) or a fitted HistGradientBoostingClassifier (gbdt)
+    model: object  # ResidualFCNN (kind fcnn) or the fitted trees as node tables (gbdt: ``trees.TreeEnsemble``)
     threshold: float = math.inf
     info: dict = field(default_factory=dict)
     _digest: str | None = field(default=None, repr=False, compare=False)
@@ -169,27 +168,37 @@ class HitClassifier(ContentDigest):
         return self.hit_scores(hits) <= self.threshold
 
     def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        # tensors pickle with storage ids that differ between identical models: weights go as numpy arrays
-        model = ({k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
-                 if self.config.kind == "fcnn" else self.model)
-        pickle.dump({"config": self.config.to_dict(), "mean": self.mean, "std": self.std, "model": model,
-                     "threshold": self.threshold, "info": self.info}, buf, protocol=4)
-        return buf.getvalue()
-
+        """The classifier as data only (``fileio.pack_arrays``): configuration, threshold and record as JSON; the
+        standardisation, the network's weights (fcnn) or the trees' node tables (gbdt) as arrays."""
+        if self.config.kind == "fcnn":
+            arrays = {f"state.{k}": v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
+            extra = {}
+        else:
+            arrays = self.model.arrays()
+            extra = {"baseline": self.model.baseline, "n_features": self.model.n_features}
+        meta = {"kind": "hit-classifier", "config": self.config.to_dict(), "threshold": self.threshold,
+                "info": self.info, **extra}
+        return pack_arrays(meta, {"mean": np.asarray(self.mean), "std": np.asarray(self.std), **arrays})
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "HitClassifier":
-        """Inverse of :meth:`to_bytes` (a pickle: load only what pctlib wrote, see ``graphs.modules``)."""
-        d = pickle.loads(data)
-        cfg = ClassifierConfig(**d["config"])
-        model = d["model"]
-        if cfg.kind == "fcnn":
-            net = _network(cfg)
-            net.load_state_dict({k: torch.as_tensor(v) for k, v in model.items()})
-            net.eval()
-            model = net
-        out = cls(cfg, d["mean"], d["std"], model, d["threshold"], d["info"])
+    def from_bytes(cls, data: bytes, what: str = "hit classifier") -> "HitClassifier":
+        """Inverse of :meth:`to_bytes`; bytes of any other form (a pickle included) raise ``ArraysError`` or
+        :class:`ClassifierError` naming ``what``, and nothing in them is run."""
+        meta, arrays = unpack_arrays(data, what)
+        try:
+            if meta.get("kind") != "hit-classifier":
+                raise ClassifierError("not a hit classifier")
+            cfg = ClassifierConfig(**meta["config"])
+            if cfg.kind == "fcnn":
+                model = _network(cfg)
+                model.load_state_dict({k[6:]: torch.as_tensor(v) for k, v in arrays.items()
+                                       if k.startswith("state.")})
+                model.eval()
+            else:
+                model = TreeEnsemble.from_arrays(meta["baseline"], meta["n_features"], arrays)
+            out = cls(cfg, arrays["mean"], arrays["std"], model, float(meta["threshold"]), meta["info"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ClassifierError(f"{what}: unusable contents ({type(exc).__name__}: {exc})") from None
         return out.remember_digest(data)
 
 
@@ -241,10 +250,10 @@ def fit_classifier(features: np.ndarray, classes: np.ndarray, config: Classifier
     else:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        model = HistGradientBoostingClassifier(max_iter=config.iterations, learning_rate=config.learning_rate,
-                                               max_leaf_nodes=config.max_leaf_nodes, class_weight="balanced",
-                                               early_stopping=False, random_state=config.seed)
-        model.fit(z, y)
+        est = HistGradientBoostingClassifier(max_iter=config.iterations, learning_rate=config.learning_rate,
+                                             max_leaf_nodes=config.max_leaf_nodes, class_weight="balanced",
+                                             early_stopping=False, random_state=config.seed)
+        model = TreeEnsemble.from_sklearn(est.fit(z, y))  # plain node tables: stored as data, never pickled
     clf = HitClassifier(config, mean, std, model, math.inf, info)
     clf.threshold = operating_threshold(clf.scores(cal_x), cal_y == 0, config.max_primary_loss)
     return clf
@@ -281,4 +290,4 @@ def _fit_fcnn(z: np.ndarray, y: np.ndarray, cfg: ClassifierConfig, progress: boo
 
 
 def load_classifier(path: str | Path) -> HitClassifier:
-    return HitClassifier.from_bytes(Path(path).read_bytes())
+    return HitClassifier.from_bytes(Path(path).read_bytes(), str(path))

@@ -156,6 +156,22 @@ def _leftovers(results_dir: Path) -> list[Path]:
         results_dir.parent.glob(f"{results_dir.name}.old-*"))
 
 
+def recover_leftovers(results_dir: Path) -> Path | None:
+    """Clean up after a killed execution, losing nothing: a kill between the two renames of :func:`_swap_in` leaves
+    the previous results as ``NAME.old-*`` and no ``NAME``; that folder is renamed back (the newest, if several).
+    Then staging folders (an unfinished execution) and ``.old-*`` folders whose results are in place (a kill after
+    the swap, before the removal; the swap had copied everything of them it needed) are removed. Returns the folder
+    restored, if any."""
+    olds = sorted(results_dir.parent.glob(f"{results_dir.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    restored = None
+    if not results_dir.exists() and olds:
+        restored = olds.pop()
+        os.replace(restored, results_dir)
+    for left in _leftovers(results_dir):
+        shutil.rmtree(left, ignore_errors=True)
+    return restored
+
+
 def _swap_in(staging: Path, final: Path) -> None:
     """Replace the folder ``final`` by ``staging`` (two renames; the old folder is removed afterwards). Entries of
     the old folder that the execution did not write (a benchmark's output kept beside a chapter's, a file of an
@@ -209,8 +225,7 @@ def _execute(execution: Execution, params_name: str, target: Target, project_roo
     run_dir, results_dir = target.run_dir, target.results_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     results_dir.parent.mkdir(parents=True, exist_ok=True)
-    for left in _leftovers(results_dir):  # of a killed execution
-        shutil.rmtree(left, ignore_errors=True)
+    recover_leftovers(results_dir)  # of a killed execution
     for left in run_dir.glob(".notebook.ipynb.*"):
         left.unlink(missing_ok=True)
     staging = results_dir.with_name(f"{results_dir.name}.staging-{uuid.uuid4().hex[:8]}")

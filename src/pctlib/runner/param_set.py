@@ -148,6 +148,9 @@ def load_param_set(path: str | Path, notebooks_dir: Path) -> ParamSet:
                 raise ParamsError(f"{path.name}: notebooks.{nb_name}.cases must be a non-empty list of mappings")
             for i, case in enumerate(cases):
                 _validate_parameters(path.name, spec, case, where_key=f"cases[{i}]")
+                if case in cases[:i]:  # dict equality: keys in any order, 25 == 25.0
+                    raise ParamsError(f"{path.name}: notebooks.{nb_name}.cases[{i}] repeats cases["
+                                      f"{cases.index(case)}] ({case}); each case must differ")
                 for k, v in case.items():
                     if _axis_values(spec.params[k].default, v) is not None:
                         raise ParamsError(f"{path.name}: notebooks.{nb_name}.cases[{i}].{k}: a case holds single "

@@ -166,6 +166,6 @@ def graph_setup(root: str | Path, graph_builder: str = "angular", preselect: str
 
     settings = json.dumps({"graph": cfg.to_dict(), "classifier": clf.to_dict() if clf else None,
                            "embedding": emb.to_dict() if emb else None}, sort_keys=True)
-    name = f"{graph_builder}-{preselect}_{frames_key[:8]}_{hashlib.sha256(settings.encode()).hexdigest()[:8]}.pkl"
+    name = f"{graph_builder}-{preselect}_{frames_key[:8]}_{hashlib.sha256(settings.encode()).hexdigest()[:8]}.modules"
     mods = fitted_modules(root / "modules" / name, frames_key, frames, cfg, clf, emb, progress)
     return mods.config(cfg, graph_builder, preselect), mods

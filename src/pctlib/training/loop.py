@@ -497,9 +497,14 @@ class _Run:
         path = self.dir / "metrics.csv"
         if self.start == 0 and path.exists():
             path.unlink()
-        # rows written after the last checkpoint are dropped: the resumed run writes them again
+        # rows written after the last checkpoint are dropped: the resumed run writes them again; so is a last line
+        # cut by a kill (no newline at its end: "12,tr" would otherwise read as a row of step 1)
         if path.exists():
-            rows = [r for r in csv.DictReader(open(path)) if int(r["step"]) <= self.start]
+            text = path.read_text()
+            if not text.endswith("\n"):
+                text = text[:text.rfind("\n") + 1]
+            rows = [r for r in csv.DictReader(io.StringIO(text))
+                    if (r.get("step") or "").isdigit() and int(r["step"]) <= self.start]
             with open(path, "w", newline="") as fh:
                 w = csv.DictWriter(fh, METRIC_FIELDS)
                 w.writeheader()
@@ -574,8 +579,20 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
     first = configs[0]
     gen = torch.Generator().manual_seed(_sampler_seed(first))
     if len({r.start for r in runs}) > 1:
-        raise TrainError("the runs stopped at different steps (" + ", ".join(f"{r.dir}: {r.start}" for r in runs)
-                         + "); resume them separately, or delete the folders to start again together")
+        # a kill between two models' checkpoint saves: the runs behind are trained alone (the same frames, from
+        # their own checkpoints; a run alone equals the same run trained with others) up to the next run ahead,
+        # until all stand at the same step; nothing is rolled back or lost
+        lowest = min(r.start for r in runs)
+        ahead = min(r.start for r in runs if r.start > lowest)
+        behind = [k for k, r in enumerate(runs) if r.start == lowest]
+        if progress:
+            print(f"resuming: {len(behind)} of {len(runs)} runs stopped at step {lowest}, the others later; "
+                  f"training those to step {ahead} first", flush=True)
+        del runs
+        train_many([configs[k] for k in behind], train_frames, val_frames, [run_dirs[k] for k in behind],
+                   normalization, data_info, progress, ahead - lowest, device, None, workers, easy_frames)
+        return train_many(configs, train_frames, val_frames, run_dirs, normalization, data_info, progress,
+                          stop_after, device, max_seconds, workers, easy_frames)
     start = runs[0].start
     if start:
         states = [r.rng["sampler"] for r in runs]
