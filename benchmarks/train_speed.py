@@ -9,9 +9,8 @@ is its own. Each process warms up on one frame, then times every frame ``--passe
 and the mean per frame. "shipped" is the allocator setting ``train()`` applies (``pctlib.allocator``: freed memory
 kept by glibc malloc); ``--system-malloc`` adds rows with glibc's defaults (``PCTLIB_MALLOC=system``).
 "compiled" applies ``pctlib.models.interaction_network.compile_scorer`` (torch.compile of the three MLPs; the
-compile time is printed, not included). The ratio is to the released code's 767 ms per PTT frame on 2 threads (the
-best of its medians measured side by side on this kind of machine, shared/REFERENCE.md; the released code is not
-available offline here, so it is a quoted figure, not rerun). ``--profile`` prints the operators that take the time
+compile time is printed, not included). No ratio to the released code is printed: a ratio counts only when both
+ran side by side in the same measurement, which this script does not do. ``--profile`` prints the operators that take the time
 (torch profiler, one thread, PAT) after the table. The paper-run column is 10,000 steps x 32 frames x the mean.
 """
 
@@ -26,7 +25,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RELEASED_PTT_2_THREADS_MS = 767.0
 
 WORKER = r"""
 import json, resource, statistics, sys, time
@@ -118,7 +116,7 @@ def main() -> None:
         print(f"device {a.device}; {a.frames} frames of 100 p+/F behind 100 mm (mean {segs} segments, {edges} "
               f"directed line-graph edges), {a.passes} passes each; times per frame, forward + loss + backward")
         print(f"{'mode':>4} {'thr':>3} {'path':>8} {'malloc':>7} {'median ms':>9} {'mean ms':>8} {'warm s':>7} "
-              f"{'peak MiB':>8} {'767/x':>6} {'paper h':>7}")
+              f"{'peak MiB':>8} {'paper h':>7}")
         profile_text = None
         for threads in a.threads:
             for compiled in ([False] if a.no_compiled else [False, True]):
@@ -133,7 +131,6 @@ def main() -> None:
                         print(f"{mode:>4} {threads:>3} {'compiled' if compiled else 'eager':>8} "
                               f"{'kept' if r['malloc_kept'] else 'system':>7} {r['median_ms']:9.1f} "
                               f"{r['mean_ms']:8.1f} {r['warm_s']:7.1f} {peak:8.0f} "
-                              f"{RELEASED_PTT_2_THREADS_MS / r['median_ms']:6.2f} "
                               f"{r['mean_ms'] / 1000 * 32 * 10000 / 3600:7.1f}", flush=True)
         if profile_text:
             print("\nwhere the time goes (PAT, 1 thread, eager, shipped allocator; torch profiler):")

@@ -17,7 +17,7 @@
 # The paper's pipeline builds its hit graph by hand: after the reference preprocessing (hits of one particle in a
 # layer merged, clusters of fewer than 2 pixels dropped) every pair of hits in adjacent layers whose segment makes
 # less than 400 mrad (200 mrad in the trackers) with the beam axis becomes a candidate segment. Two modules of a
-# learned tracking pipeline, studied on TrackML data in the thesis in `shared/papers/004` (ch. 2 and 3), replace
+# learned tracking pipeline, studied on TrackML data in the thesis A. Jeendgar, *Graph Neural Networks for charged particle tracking*, undergraduate thesis, BITS Pilani Hyderabad, 2024 (ch. 2 and 3), replace
 # parts of that by learned functions:
 #
 # 1. a **hit classifier** that removes hits before any graph is built — noise (ALPIDE fake hits) and, on pCT data,

@@ -1,4 +1,4 @@
-"""Graph builders compared at equal true-segment efficiency (issue 17): the angular filter at scaled thresholds
+"""Graph builders compared at equal true-segment efficiency: the angular filter at scaled thresholds
 against kNN in a learned embedding at several k.
 
 For each setting, over preprocessed frames: ``efficiency`` = true segments kept / true candidate segments (pairs of

@@ -34,7 +34,7 @@ class GraphConfig:
     #: sinusoidal encoding of the line-graph edge scalar u = 1 - sqrt(s_cos) (computed on the fly, not stored)
     encoding_dim: int = 128
     encoding_scaling: float = 0.001
-    #: issue 17: segments by the angular filter or by kNN in a learned embedding, and a hit classifier run before
+    #: learned graph construction: segments by the angular filter or by kNN in a learned embedding, and a hit classifier run before
     #: graph building; a non-default choice names the trained modules by ``modules_digest`` (``graphs.modules``)
     graph_builder: str = "angular"
     preselect: str = "none"

@@ -1,4 +1,4 @@
-"""Learned graph construction (issue 17; the thesis in shared/papers/004, ch. 1 and 3): the losses an embedding of
+"""Learned graph construction (the thesis A. Jeendgar, Graph Neural Networks for charged particle tracking, undergraduate thesis, BITS Pilani, 2024, ch. 1 and 3): the losses an embedding of
 hits is trained with, the alignment and uniformity of the embedding (Wang & Isola 2020), and segments built by
 nearest neighbours in the embedding between adjacent layers.
 

@@ -1,4 +1,4 @@
-"""The trained modules of issue 17 in the graph-building path: a hit classifier run before graph building
+"""The trained modules of learned graph construction in the graph-building path: a hit classifier run before graph building
 (``preselect``) and a learned graph builder (``graph_builder: learned``), selected by ``GraphConfig``.
 
 :class:`GraphModules` holds what a configuration needs; its :meth:`~GraphModules.digest` names them in the graph

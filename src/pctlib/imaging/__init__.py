@@ -1,1 +1,1 @@
-"""From tracks to the image pCT exists for (issue 18): per-track range and WEPL, proton radiographs."""
+"""From tracks to the image pCT exists for: per-track range and WEPL, proton radiographs."""

@@ -1,4 +1,4 @@
-"""A differentiable per-track range from the assignment (issue 18): the residual range of the chain of assigned
+"""A differentiable per-track range from the assignment: the residual range of the chain of assigned
 segments that starts at each hit of the first layer, as a polynomial in the segment assignments y, so that a loss
 on the radiograph's WEPL has a gradient dL/dy, which the blackbox assignment (``assign.blackbox``) carries on to
 the GNN's scores.

@@ -1,5 +1,5 @@
 """Proton radiographs: WEPL per track binned by the track's entry position, and the image metrics people quote
-(issue 18).
+(chapter 10).
 
 * :func:`bin_radiograph` — mean (and standard deviation, count) of the WEPL of the tracks whose position falls in
   each pixel, by scipy's ``binned_statistic_2d``; a pixel without a track is NaN;

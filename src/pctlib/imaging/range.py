@@ -1,4 +1,4 @@
-"""Per-track residual range in the detector and the water-equivalent path length (WEPL) of the phantom (issue 18).
+"""Per-track residual range in the detector and the water-equivalent path length (WEPL) of the phantom.
 
 Depth scale. Every slab of the detector is converted to its water-equivalent thickness (WET): thickness × the
 ratio of its linear stopping power to water's at ``reference_mev`` (PSTAR-based tables, ``physics.stopping``;

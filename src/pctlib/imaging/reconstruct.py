@@ -1,4 +1,4 @@
-"""Tracks of a scan by every tracker, and what an image needs of them (issue 18).
+"""Tracks of a scan by every tracker, and what an image needs of them.
 
 All trackers see the same frame graphs (``FrameGraph``: the reference preprocessing, the hit graph):
 

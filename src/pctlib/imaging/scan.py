@@ -1,4 +1,4 @@
-"""A scanned radiography phantom as data (issue 18): the hit table of the scan and, beside it, the truth of its
+"""A scanned radiography phantom as data: the hit table of the scan and, beside it, the truth of its
 primaries (``physics.simulate.PRIMARY_DTYPE``, with the WEPL each proton crossed), simulated once and cached; and
 frame graphs carrying that truth per hit, for the downstream loss and for images of ground-truth tracks.
 

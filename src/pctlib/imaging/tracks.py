@@ -1,4 +1,4 @@
-"""Per-track quantities of a radiograph (issue 18): where the track entered, and its WEPL.
+"""Per-track quantities of a radiograph: where the track entered, and its WEPL.
 
 Tracks are given as lists of hit indices into a frame's hit array ``hit_x`` of rows (E [MeV], x, y, z [mm],
 layer) — the layout of ``FrameGraph.hit_x``, whatever tracker (GNN, follower, truth) made them. Position: the

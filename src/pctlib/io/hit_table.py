@@ -44,7 +44,7 @@ def cluster_size(edep_mev: np.ndarray, thickness_um: float = 25.0) -> np.ndarray
     return (4.2267 * lin**0.65 + 0.5).astype(np.int64)
 
 
-#: per-hit truth classes (issue 17's noise classification): index = code of :func:`hit_classes`
+#: per-hit truth classes (for the noise classification of chapter 09): index = code of :func:`hit_classes`
 HIT_CLASSES = ("primary", "secondary", "noise")
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .particles import Particles, perpendicular_basis
+
 
 
 
@@ -39,8 +41,6 @@ class SecondaryModel:
 def emit_secondaries(model: SecondaryModel, gen: torch.Generator, e, x, y, z, ux, uy, uz, event, parent_track, step,
                      min_uz: float):
     """Secondaries of interactions at (x, y, z) with primary energy ``e``; a ``Particles`` batch or ``None``."""
-    from .transport import Particles, _perpendicular_basis
-
     dev, dt = e.device, e.dtype
     n_int = e.numel()
     counts = torch.poisson(torch.full((n_int,), model.multiplicity, device=dev, dtype=dt), generator=gen).long()
@@ -65,7 +65,7 @@ def emit_secondaries(model: SecondaryModel, gen: torch.Generator, e, x, y, z, ux
     theta = torch.where(knock, theta_knock.clamp_max(math.pi), torch.arccos(cos_iso))
     phi = 2 * math.pi * torch.rand(total, generator=gen, device=dev, dtype=dt)
     pux, puy, puz = ux[src], uy[src], uz[src]
-    (e1x, e1y, e1z), (e2x, e2y, e2z) = _perpendicular_basis(pux, puy, puz)
+    (e1x, e1y, e1z), (e2x, e2y, e2z) = perpendicular_basis(pux, puy, puz)
     st, ct = torch.sin(theta), torch.cos(theta)
     cp, sp = torch.cos(phi), torch.sin(phi)
     nx = ct * pux + st * (cp * e1x + sp * e2x)

@@ -35,6 +35,7 @@ import torch
 from .constants import HIGHLAND_E, HIGHLAND_LOG, K_BETHE, M_E, M_P, beta2_gamma
 from .landau import LAMBDA_MODE, sample_lambda
 from .nuclear import SecondaryModel, emit_secondaries
+from .particles import Particles, perpendicular_basis
 from .steps import Step
 
 
@@ -70,36 +71,6 @@ class PhysicsConfig:
             raise ValueError(f"deposit_model must be 'landau' or 'moyal', got {self.deposit_model!r}")
         if self.scattering_memory not in ("path", "region"):
             raise ValueError(f"scattering_memory must be 'path' or 'region', got {self.scattering_memory!r}")
-
-
-@dataclass
-class Particles:
-    """State of a batch of particles (all tensors of one length)."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    ux: torch.Tensor
-    uy: torch.Tensor
-    uz: torch.Tensor
-    e: torch.Tensor
-    frac: torch.Tensor  # fraction of the current step still to cross
-    start: torch.Tensor  # index of the first step
-    event: torch.Tensor
-    track: torch.Tensor
-    parent: torch.Tensor
-    primary: torch.Tensor  # bool: may interact and emit secondaries
-
-    FIELDS = ("x", "y", "ux", "uy", "uz", "e", "frac", "start", "event", "track", "parent", "primary")
-
-    def __len__(self) -> int:
-        return self.x.numel()
-
-    def take(self, idx: torch.Tensor) -> "Particles":
-        return Particles(*(getattr(self, f)[idx] for f in self.FIELDS))
-
-    @staticmethod
-    def cat(parts: list["Particles"]) -> "Particles":
-        return Particles(*(torch.cat([getattr(p, f) for p in parts]) for f in Particles.FIELDS))
 
 
 @dataclass
@@ -184,16 +155,6 @@ def _highland_var(cum_x: torch.Tensor, cum_w: torch.Tensor, beta2: torch.Tensor 
     return (HIGHLAND_E * corr) ** 2 * cum_w
 
 
-def _perpendicular_basis(ux, uy, uz):
-    """Two unit vectors perpendicular to u (e1 in the plane of u and x, e2 = u x e1)."""
-    n = torch.sqrt(ux * ux + uz * uz).clamp_min(1e-12)
-    e1x, e1y, e1z = uz / n, torch.zeros_like(ux), -ux / n
-    e2x = uy * e1z - uz * e1y
-    e2y = uz * e1x - ux * e1z
-    e2z = ux * e1y - uy * e1x
-    return (e1x, e1y, e1z), (e2x, e2y, e2z)
-
-
 def _landau_deposit(step: Step, e_in: torch.Tensor, path_mm: torch.Tensor, mean_loss: torch.Tensor,
                     gen: torch.Generator, model: str = "landau") -> torch.Tensor:
     """Energy deposited in a thin sensitive slab [MeV]: Landau's distribution around the Landau-Vavilov-Bichsel
@@ -221,6 +182,203 @@ def _landau_deposit(step: Step, e_in: torch.Tensor, path_mm: torch.Tensor, mean_
     return dep.clamp(min=0.0).minimum(e_in).minimum(20.0 * mean_loss + 1e-6)
 
 
+@dataclass
+class _Truth:
+    """Per-primary truth of a batch, filled in as the particles move."""
+
+    stop_z: torch.Tensor
+    inelastic: torch.Tensor
+    inelastic_z: torch.Tensor
+    wepl: torch.Tensor
+
+    @classmethod
+    def empty(cls, n: int, dev, dt) -> "_Truth":
+        nan = torch.full((n,), float("nan"), device=dev, dtype=dt)
+        return cls(nan, torch.zeros(n, dtype=torch.bool, device=dev), nan.clone(), torch.zeros(n, device=dev, dtype=dt))
+
+
+@dataclass
+class _Scattering:
+    """The Highland accumulators of the moving particles: x/X0 and the integral of dx / (X0 (p beta c)^2) along
+    the path, the variance already applied, and the layer stack (region) each particle is in."""
+
+    cum_x: torch.Tensor
+    cum_w: torch.Tensor
+    var_prev: torch.Tensor
+    region: torch.Tensor
+
+    @classmethod
+    def empty(cls, dev, dt) -> "_Scattering":
+        z = torch.zeros(0, device=dev, dtype=dt)
+        return cls(z, z.clone(), z.clone(), torch.zeros(0, device=dev, dtype=torch.long))
+
+    def join(self, k: int, region: int) -> None:
+        """``k`` particles start here, with empty accumulators."""
+        z = torch.zeros(k, device=self.cum_x.device, dtype=self.cum_x.dtype)
+        self.cum_x, self.cum_w = torch.cat([self.cum_x, z]), torch.cat([self.cum_w, z])
+        self.var_prev = torch.cat([self.var_prev, z])
+        self.region = torch.cat([self.region, torch.full((k,), region, device=z.device, dtype=torch.long)])
+
+    def restart_new_regions(self, region: int) -> None:
+        """The older model (``scattering_memory = "region"``): accumulators restart on entering a layer stack."""
+        newreg = self.region != region
+        if bool(newreg.any()):
+            self.cum_x = torch.where(newreg, torch.zeros_like(self.cum_x), self.cum_x)
+            self.cum_w = torch.where(newreg, torch.zeros_like(self.cum_w), self.cum_w)
+            self.var_prev = torch.where(newreg, torch.zeros_like(self.var_prev), self.var_prev)
+            self.region = torch.full_like(self.region, region)
+
+    def keep(self, idx: torch.Tensor) -> None:
+        self.cum_x, self.cum_w = self.cum_x[idx], self.cum_w[idx]
+        self.var_prev, self.region = self.var_prev[idx], self.region[idx]
+
+
+def nuclear_interactions(p: Particles, step: Step, props: _StepProps, config: PhysicsConfig, gen: torch.Generator,
+                         s_eff: torch.Tensor, r_in: torch.Tensor, alive: torch.Tensor, truth: _Truth,
+                         secondaries: list) -> int:
+    """Inelastic interactions in the step (probability 1 - exp(-sigma s), ramped in below 20 MeV): the interacting
+    particles end (``alive`` cleared), primaries record where, and (with ``config.secondaries``) emit secondaries,
+    appended to ``secondaries``; returns how many were emitted."""
+    dev, dt, n = p.e.device, p.e.dtype, len(p)
+    e_in = p.e
+    ramp = ((e_in - 8.0) / 12.0).clamp(0.0, 1.0)
+    prob = 1.0 - torch.exp(-props.sigma * ramp * s_eff)
+    u = torch.rand(n, generator=gen, device=dev, dtype=dt)
+    hit_nuc = u < prob
+    emitted = 0
+    if bool(hit_nuc.any()):
+        idx = hit_nuc.nonzero().squeeze(1)
+        v = torch.rand(idx.numel(), generator=gen, device=dev, dtype=dt)
+        d = v * s_eff[idx]
+        xi = p.x[idx] + d * p.ux[idx]
+        yi = p.y[idx] + d * p.uy[idx]
+        zi = step.z0 + (1.0 - p.frac[idx]) * step.thickness + d * p.uz[idx]
+        ei = props.energy_at_range(r_in[idx] - d, idx)
+        prim = p.primary[idx]
+        if bool(prim.any()):
+            pi = idx[prim]
+            ev = p.event[pi]
+            truth.inelastic[ev] = True
+            truth.inelastic_z[ev] = zi[prim]
+            truth.stop_z[ev] = zi[prim]
+            if config.secondaries:
+                sec = emit_secondaries(config.secondary_model, gen, ei[prim], xi[prim], yi[prim], zi[prim],
+                                       p.ux[pi], p.uy[pi], p.uz[pi], ev, p.track[pi], step, config.min_uz)
+                if sec is not None:
+                    secondaries.append(sec)
+                    emitted += len(sec)
+        alive[idx] = False
+    return emitted
+
+
+def record_deposits(hits: dict, p: Particles, step: Step, config: PhysicsConfig, gen: torch.Generator,
+                    e_in: torch.Tensor, mean_loss: torch.Tensor, s_eff: torch.Tensor, stops: torch.Tensor,
+                    alive: torch.Tensor, sensor_half: tuple[float, float]) -> None:
+    """Hits of a sensitive slab: the deposit (Landau / Moyal fluctuations around the mean loss, or the mean; all
+    that is left for a particle stopping here) at the slab's mid-plane crossing, for the particles still alive,
+    inside the sensor, with a positive deposit and at least half the slab crossed."""
+    dev, dt = p.e.device, p.e.dtype
+    hx, hy = sensor_half
+    dep = _landau_deposit(step, e_in, s_eff, mean_loss, gen, config.deposit_model) if config.landau else mean_loss
+    dep = torch.where(stops, e_in, dep)
+    zmid = step.z0 + 0.5 * step.thickness
+    half = 0.5 * step.thickness * p.frac / p.uz
+    hxp = p.x + half * p.ux
+    hyp = p.y + half * p.uy
+    rec = alive & (hxp.abs() <= hx) & (hyp.abs() <= hy) & (dep > 0) & (p.frac >= 0.5)
+    if bool(rec.any()):
+        ri = rec.nonzero().squeeze(1)
+        hits["event"].append(p.event[ri])
+        hits["track"].append(p.track[ri])
+        hits["parent"].append(p.parent[ri])
+        hits["edep"].append(dep[ri])
+        hits["x"].append(hxp[ri])
+        hits["y"].append(hyp[ri])
+        hits["z"].append(torch.full((ri.numel(),), zmid, device=dev, dtype=dt))
+        hits["layer"].append(torch.full((ri.numel(),), step.layer, device=dev, dtype=torch.long))
+
+
+def straggle(e_mean: torch.Tensor, t_in: torch.Tensor, t_out: torch.Tensor, gen: torch.Generator,
+             like: torch.Tensor) -> torch.Tensor:
+    """Exit energy with Bohr's energy straggling: a Gaussian around the mean exit energy whose width comes from the
+    tables' straggling integral (column V) between entrance and exit, scaled by the stopping power at the exit."""
+    sig = t_out[:, S] * torch.sqrt((t_in[:, V] - t_out[:, V]).clamp_min(0.0))
+    return e_mean + sig * _normal(e_mean.shape[0], gen, like)
+
+
+def scatter(p: Particles, acc: _Scattering, props: _StepProps, config: PhysicsConfig, gen: torch.Generator,
+            s: torch.Tensor, s_eff: torch.Tensor, t_in: torch.Tensor, t_out: torch.Tensor, e_in: torch.Tensor,
+            e_out: torch.Tensor, stopped: torch.Tensor):
+    """Multiple Coulomb scattering over the step: Highland's theta0 of the whole path so far (the accumulators)
+    minus what was applied before, as correlated angle and lateral offset in the plane perpendicular to the
+    direction; with ``elastic_nuclear`` also rare large elastic kicks. Returns the new position and direction."""
+    n = len(p)
+    dev, dt = p.e.device, p.e.dtype
+    ux, uy, uz = p.ux, p.uy, p.uz
+    x = p.x + s * ux
+    y = p.y + s * uy
+    if not config.scattering:
+        return x, y, ux, uy, uz
+    w_in = t_in[:, W]
+    w_out = torch.where(stopped, torch.zeros_like(w_in), t_out[:, W])
+    acc.cum_x = acc.cum_x + s_eff / props.x0
+    acc.cum_w = acc.cum_w + (w_in - w_out).clamp_min(0.0)
+    b2_out = beta2_gamma(torch.where(stopped, e_in, e_out).clamp_min(config.e_cut_mev))[0] \
+        if config.lynch_dahl_beta else None
+    var_tot = _highland_var(acc.cum_x, acc.cum_w, b2_out)
+    var = (var_tot - acc.var_prev).clamp_min(0.0)
+    acc.var_prev = var_tot
+    th0 = torch.sqrt(var)
+    z = _normal((4, n), gen, e_in)
+    t1, t2 = th0 * z[0], th0 * z[1]
+    c = s * th0
+    d1 = c * (z[0] * 0.5 + z[2] * (0.5 / math.sqrt(3.0)))
+    d2 = c * (z[1] * 0.5 + z[3] * (0.5 / math.sqrt(3.0)))
+    (e1x, e1y, e1z), (e2x, e2y, e2z) = perpendicular_basis(ux, uy, uz)
+    x = x + d1 * e1x + d2 * e2x
+    y = y + d1 * e1y + d2 * e2y
+    nx = ux + t1 * e1x + t2 * e2x
+    ny = uy + t1 * e1y + t2 * e2y
+    nz = uz + t1 * e1z + t2 * e2z
+    if config.elastic_nuclear and props.any_sigma:
+        pe = 1.0 - torch.exp(-config.elastic_ratio * props.sigma * s_eff)
+        kick = torch.rand(n, generator=gen, device=dev, dtype=dt) < pe
+        if bool(kick.any()):
+            ang = -config.elastic_mean_angle * torch.log(
+                torch.rand(n, generator=gen, device=dev, dtype=dt).clamp_min(1e-12))
+            phi = 2 * math.pi * torch.rand(n, generator=gen, device=dev, dtype=dt)
+            k1 = torch.where(kick, torch.tan(ang.clamp_max(1.4)) * torch.cos(phi), torch.zeros_like(ang))
+            k2 = torch.where(kick, torch.tan(ang.clamp_max(1.4)) * torch.sin(phi), torch.zeros_like(ang))
+            nx = nx + k1 * e1x + k2 * e2x
+            ny = ny + k1 * e1y + k2 * e2y
+            nz = nz + k1 * e1z + k2 * e2z
+    norm = torch.sqrt(nx * nx + ny * ny + nz * nz)
+    return x, y, nx / norm, ny / norm, nz / norm
+
+
+def end_of_step(p: Particles, step: Step, config: PhysicsConfig, truth: _Truth, acc: _Scattering,
+                stopped: torch.Tensor, alive: torch.Tensor, s_eff: torch.Tensor, x, y, ux, uy, uz,
+                e_out: torch.Tensor) -> Particles:
+    """Bookkeeping after a step: primaries that stopped here record where, those turned back or sideways
+    (direction below ``min_uz``) record the step's end; the particles going on continue at the next step."""
+    dev, dt = p.e.device, p.e.dtype
+    ends_here = stopped & alive
+    if bool(ends_here.any()):
+        pr = p.primary & ends_here
+        if bool(pr.any()):
+            zs = step.z0 + (1.0 - p.frac[pr]) * step.thickness + s_eff[pr] * p.uz[pr]
+            truth.stop_z[p.event[pr]] = zs
+    alive = alive & ~stopped & (uz > config.min_uz)
+    gone_side = ~stopped & (uz <= config.min_uz) & p.primary
+    if bool(gone_side.any()):
+        truth.stop_z[p.event[gone_side]] = step.z1
+    keep = alive.nonzero().squeeze(1)
+    acc.keep(keep)
+    return Particles(x[keep], y[keep], ux[keep], uy[keep], uz[keep], e_out[keep],
+                     torch.ones(keep.numel(), device=dev, dtype=dt), p.start[keep], p.event[keep],
+                     p.track[keep], p.parent[keep], p.primary[keep])
+
+
 def transport(
     particles: Particles,
     steps: list[Step],
@@ -230,29 +388,24 @@ def transport(
     sensor_half: tuple[float, float],
     record_hits: bool = True,
 ) -> TransportResult:
-    """Transport a batch of primaries (``event`` 0..n-1 local to the batch), then their secondaries."""
+    """Transport a batch of primaries (``event`` 0..n-1 local to the batch), then their secondaries: step by step,
+    the particles of a step together; in each step nuclear interactions (:func:`nuclear_interactions`), energy
+    loss (mean loss from the range tables; :func:`record_deposits` in sensitive slabs, :func:`straggle`
+    elsewhere), :func:`scatter` and :func:`end_of_step`."""
     dev, dt = particles.e.device, particles.e.dtype
     hits: dict[str, list[torch.Tensor]] = {k: [] for k in ("event", "track", "parent", "edep", "x", "y", "z", "layer")}
-    stop_z = torch.full((n_primaries,), float("nan"), device=dev, dtype=dt)
-    inel = torch.zeros(n_primaries, dtype=torch.bool, device=dev)
-    inel_z = torch.full((n_primaries,), float("nan"), device=dev, dtype=dt)
-    wepl = torch.zeros(n_primaries, device=dev, dtype=dt)
+    truth = _Truth.empty(n_primaries, dev, dt)
     pending = [particles]
     n_secondaries = 0
     exit_state: dict[str, torch.Tensor] = {}
-    hx, hy = sensor_half
     while pending:
         batch = Particles.cat(pending)
         pending = []
         order = torch.argsort(batch.start, stable=True)
         batch = batch.take(order)
         starts = batch.start
-        # state arrays of the particles currently moving
-        p = batch.take(starts[:0].long())
-        cum_x = torch.zeros(0, device=dev, dtype=dt)
-        cum_w = torch.zeros(0, device=dev, dtype=dt)
-        var_prev = torch.zeros(0, device=dev, dtype=dt)
-        region = torch.zeros(0, device=dev, dtype=torch.long)
+        p = batch.take(starts[:0].long())  # the particles currently moving
+        acc = _Scattering.empty(dev, dt)
         next_in = 0
         n_batch = len(batch)
         new_secondaries: list[Particles] = []
@@ -260,26 +413,16 @@ def transport(
             # particles whose first step is this one join
             hi = int(torch.searchsorted(starts, torch.tensor(step.index, device=dev), right=True))
             if hi > next_in:
-                joining = batch.take(torch.arange(next_in, hi, device=dev))
-                p = Particles.cat([p, joining])
-                k = hi - next_in
-                cum_x = torch.cat([cum_x, torch.zeros(k, device=dev, dtype=dt)])
-                cum_w = torch.cat([cum_w, torch.zeros(k, device=dev, dtype=dt)])
-                var_prev = torch.cat([var_prev, torch.zeros(k, device=dev, dtype=dt)])
-                region = torch.cat([region, torch.full((k,), step.region, device=dev, dtype=torch.long)])
+                p = Particles.cat([p, batch.take(torch.arange(next_in, hi, device=dev))])
+                acc.join(hi - next_in, step.region)
                 next_in = hi
             n = len(p)
             if n == 0:
                 if next_in >= n_batch:
                     break
                 continue
-            # the old model: reset the Highland accumulators on entering a new region
-            newreg = region != step.region if config.scattering_memory == "region" else None
-            if newreg is not None and bool(newreg.any()):
-                cum_x = torch.where(newreg, torch.zeros_like(cum_x), cum_x)
-                cum_w = torch.where(newreg, torch.zeros_like(cum_w), cum_w)
-                var_prev = torch.where(newreg, torch.zeros_like(var_prev), var_prev)
-                region = torch.full_like(region, step.region)
+            if config.scattering_memory == "region":
+                acc.restart_new_regions(step.region)
             e_in = p.e
             props = _StepProps(step, p)
             s = p.frac * step.thickness / p.uz
@@ -289,132 +432,28 @@ def transport(
             s_eff = torch.minimum(s, r_in)
             if step.kind == "phantom":  # truth WEPL of the primaries: path times relative stopping power
                 pr = p.primary
-                wepl.index_add_(0, p.event[pr], (s_eff * props.rsp)[pr] if torch.is_tensor(props.rsp)
-                                else s_eff[pr] * props.rsp)
+                truth.wepl.index_add_(0, p.event[pr], (s_eff * props.rsp)[pr] if torch.is_tensor(props.rsp)
+                                      else s_eff[pr] * props.rsp)
             alive = torch.ones(n, dtype=torch.bool, device=dev)
-            # --- nuclear interactions
             if config.nuclear and props.any_sigma:
-                ramp = ((e_in - 8.0) / 12.0).clamp(0.0, 1.0)
-                prob = 1.0 - torch.exp(-props.sigma * ramp * s_eff)
-                u = torch.rand(n, generator=gen, device=dev, dtype=dt)
-                hit_nuc = u < prob
-                if bool(hit_nuc.any()):
-                    idx = hit_nuc.nonzero().squeeze(1)
-                    v = torch.rand(idx.numel(), generator=gen, device=dev, dtype=dt)
-                    d = v * s_eff[idx]
-                    xi = p.x[idx] + d * p.ux[idx]
-                    yi = p.y[idx] + d * p.uy[idx]
-                    zi = step.z0 + (1.0 - p.frac[idx]) * step.thickness + d * p.uz[idx]
-                    ei = props.energy_at_range(r_in[idx] - d, idx)
-                    prim = p.primary[idx]
-                    if bool(prim.any()):
-                        pi = idx[prim]
-                        ev = p.event[pi]
-                        inel[ev] = True
-                        inel_z[ev] = zi[prim]
-                        stop_z[ev] = zi[prim]
-                        if config.secondaries:
-                            sec = emit_secondaries(
-                                config.secondary_model, gen, ei[prim], xi[prim], yi[prim], zi[prim],
-                                p.ux[pi], p.uy[pi], p.uz[pi], ev, p.track[pi], step, config.min_uz,
-                            )
-                            if sec is not None:
-                                new_secondaries.append(sec)
-                                n_secondaries += len(sec)
-                    alive[idx] = False
-            # --- energy loss
+                n_secondaries += nuclear_interactions(p, step, props, config, gen, s_eff, r_in, alive, truth,
+                                                      new_secondaries)
             e_mean = props.energy_at_range(r_in - s)
             t_out = torch.exp(props.table(torch.log(e_mean.clamp_min(1e-2))))  # S, R, V, W at the mean exit energy
+            e_out = e_mean
             if step.sensitive:
-                mean_loss = e_in - e_mean
-                e_out = e_mean
                 if record_hits:
-                    if config.landau:
-                        dep = _landau_deposit(step, e_in, s_eff, mean_loss, gen, config.deposit_model)
-                    else:
-                        dep = mean_loss
-                    dep = torch.where(stops, e_in, dep)
-                    zmid = step.z0 + 0.5 * step.thickness
-                    half = 0.5 * step.thickness * p.frac / p.uz
-                    hxp = p.x + half * p.ux
-                    hyp = p.y + half * p.uy
-                    rec = alive & (hxp.abs() <= hx) & (hyp.abs() <= hy) & (dep > 0) & (p.frac >= 0.5)
-                    if bool(rec.any()):
-                        ri = rec.nonzero().squeeze(1)
-                        hits["event"].append(p.event[ri])
-                        hits["track"].append(p.track[ri])
-                        hits["parent"].append(p.parent[ri])
-                        hits["edep"].append(dep[ri])
-                        hits["x"].append(hxp[ri])
-                        hits["y"].append(hyp[ri])
-                        hits["z"].append(torch.full((ri.numel(),), zmid, device=dev, dtype=dt))
-                        hits["layer"].append(torch.full((ri.numel(),), step.layer, device=dev, dtype=torch.long))
-            else:
-                e_out = e_mean
-                if config.straggling:
-                    sig = t_out[:, S] * torch.sqrt((t_in[:, V] - t_out[:, V]).clamp_min(0.0))
-                    e_out = e_mean + sig * _normal(n, gen, e_in)
+                    record_deposits(hits, p, step, config, gen, e_in, e_in - e_mean, s_eff, stops, alive,
+                                    sensor_half)
+            elif config.straggling:
+                e_out = straggle(e_mean, t_in, t_out, gen, e_in)
             stopped = stops | (e_out <= config.e_cut_mev)
-            # --- multiple scattering
-            ux, uy, uz = p.ux, p.uy, p.uz
-            x = p.x + s * ux
-            y = p.y + s * uy
-            if config.scattering:
-                w_in = t_in[:, W]
-                w_out = torch.where(stopped, torch.zeros_like(w_in), t_out[:, W])
-                cum_x = cum_x + s_eff / props.x0
-                cum_w = cum_w + (w_in - w_out).clamp_min(0.0)
-                b2_out = beta2_gamma(torch.where(stopped, e_in, e_out).clamp_min(config.e_cut_mev))[0] \
-                    if config.lynch_dahl_beta else None
-                var_tot = _highland_var(cum_x, cum_w, b2_out)
-                var = (var_tot - var_prev).clamp_min(0.0)
-                var_prev = var_tot
-                th0 = torch.sqrt(var)
-                z = _normal((4, n), gen, e_in)
-                t1, t2 = th0 * z[0], th0 * z[1]
-                c = s * th0
-                d1 = c * (z[0] * 0.5 + z[2] * (0.5 / math.sqrt(3.0)))
-                d2 = c * (z[1] * 0.5 + z[3] * (0.5 / math.sqrt(3.0)))
-                (e1x, e1y, e1z), (e2x, e2y, e2z) = _perpendicular_basis(ux, uy, uz)
-                x = x + d1 * e1x + d2 * e2x
-                y = y + d1 * e1y + d2 * e2y
-                nx = ux + t1 * e1x + t2 * e2x
-                ny = uy + t1 * e1y + t2 * e2y
-                nz = uz + t1 * e1z + t2 * e2z
-                if config.elastic_nuclear and props.any_sigma:
-                    pe = 1.0 - torch.exp(-config.elastic_ratio * props.sigma * s_eff)
-                    kick = torch.rand(n, generator=gen, device=dev, dtype=dt) < pe
-                    if bool(kick.any()):
-                        ang = -config.elastic_mean_angle * torch.log(
-                            torch.rand(n, generator=gen, device=dev, dtype=dt).clamp_min(1e-12))
-                        phi = 2 * math.pi * torch.rand(n, generator=gen, device=dev, dtype=dt)
-                        k1 = torch.where(kick, torch.tan(ang.clamp_max(1.4)) * torch.cos(phi), torch.zeros_like(ang))
-                        k2 = torch.where(kick, torch.tan(ang.clamp_max(1.4)) * torch.sin(phi), torch.zeros_like(ang))
-                        nx = nx + k1 * e1x + k2 * e2x
-                        ny = ny + k1 * e1y + k2 * e2y
-                        nz = nz + k1 * e1z + k2 * e2z
-                norm = torch.sqrt(nx * nx + ny * ny + nz * nz)
-                ux, uy, uz = nx / norm, ny / norm, nz / norm
-            # --- bookkeeping: who ends here
-            ends_here = stopped & alive
-            if bool(ends_here.any()):
-                pr = p.primary & ends_here
-                if bool(pr.any()):
-                    zs = step.z0 + (1.0 - p.frac[pr]) * step.thickness + s_eff[pr] * p.uz[pr]
-                    stop_z[p.event[pr]] = zs
-            alive = alive & ~stopped & (uz > config.min_uz)
-            gone_side = ~stopped & (uz <= config.min_uz) & p.primary
-            if bool(gone_side.any()):
-                stop_z[p.event[gone_side]] = step.z1
-            keep = alive.nonzero().squeeze(1)
-            p = Particles(x[keep], y[keep], ux[keep], uy[keep], uz[keep], e_out[keep],
-                          torch.ones(keep.numel(), device=dev, dtype=dt), p.start[keep], p.event[keep],
-                          p.track[keep], p.parent[keep], p.primary[keep])
-            cum_x, cum_w, var_prev, region = cum_x[keep], cum_w[keep], var_prev[keep], region[keep]
+            x, y, ux, uy, uz = scatter(p, acc, props, config, gen, s, s_eff, t_in, t_out, e_in, e_out, stopped)
+            p = end_of_step(p, step, config, truth, acc, stopped, alive, s_eff, x, y, ux, uy, uz, e_out)
         # primaries still alive after the last step left the detector at its back
         if len(p):
             pr = p.primary
-            stop_z[p.event[pr]] = steps[-1].z1
+            truth.stop_z[p.event[pr]] = steps[-1].z1
             if not exit_state:
                 exit_state = {k: getattr(p, k)[pr] for k in ("x", "y", "ux", "uy", "uz", "e", "event")}
         if new_secondaries:
@@ -425,4 +464,5 @@ def transport(
             out[k] = torch.cat(v)
         else:
             out[k] = torch.zeros(0, device=dev, dtype=torch.long if k in ("event", "track", "parent", "layer") else dt)
-    return TransportResult(out, stop_z, inel, inel_z, n_secondaries, exit_state, wepl)
+    return TransportResult(out, truth.stop_z, truth.inelastic, truth.inelastic_z, n_secondaries, exit_state,
+                           truth.wepl)

@@ -1,2 +1,2 @@
-"""Hit preselection before graph building (issue 17): per-hit features and classifiers of primary / secondary /
+"""Hit preselection before graph building: per-hit features and classifiers of primary / secondary /
 noise hits."""

@@ -1,5 +1,5 @@
-"""Hit classifiers that remove hits before any graph is built (issue 17; the thesis' pre-emptive noise
-classification, shared/papers/004, ch. 2), and their evaluation.
+"""Hit classifiers that remove hits before any graph is built (the pre-emptive noise classification of
+the thesis A. Jeendgar, Graph Neural Networks for charged particle tracking, undergraduate thesis, BITS Pilani, 2024, ch. 2), and their evaluation.
 
 The task: score every hit of a preprocessed frame by how likely it is *not* a primary's hit (noise or a secondary,
 ``io.hit_table.hit_classes``); hits scoring above the operating threshold are removed. Two classifiers on the

@@ -1,4 +1,4 @@
-"""The residual fully connected network of the thesis (shared/papers/004, Sec. 2.3: ``GraphConstructionFCNN`` with
+"""The residual fully connected network of the thesis (A. Jeendgar, Graph Neural Networks for charged particle tracking, undergraduate thesis, BITS Pilani, 2024, Sec. 2.3: ``GraphConstructionFCNN`` with
 ``alpha``, ``depth``, ``hidden_dim``), used for the hit classifier and the hit embedding.
 
 x -> h_0 = ReLU(W_in x); h_{k+1} = alpha h_k + (1 - alpha) ReLU(W_k h_k) for k < depth; out = W_out h_depth.

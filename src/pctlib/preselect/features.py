@@ -1,4 +1,4 @@
-"""Per-hit features for the hit classifier (issue 17; the thesis' pre-emptive noise classification, ch. 2).
+"""Per-hit features for the hit classifier (the thesis' pre-emptive noise classification, ch. 2).
 
 One row per hit of a frame's hit table (``FEATURES`` names the columns):
 

@@ -1,4 +1,4 @@
-"""Seconds per training frame of an edge scorer on given graphs (issue 17: the GNN's training speed on learned
+"""Seconds per training frame of an edge scorer on given graphs (the GNN's training speed on learned
 against angular graphs): forward pass, loss, assignment and backward pass and an Adam step of a copy of the model,
 frame by frame, as ``train`` does with ``batch_frames`` = 1. A wall-clock measurement: it depends on the machine
 and its load; compare figures taken in one process, one after the other."""
