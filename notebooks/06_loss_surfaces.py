@@ -45,6 +45,10 @@
 # deflation (PyHessian, as the paper) is run on one model as a cross-check. Each grid point of a surface is
 # independent: they run in parallel (`pctlib.landscape.jobs`: a process pool, Ray tasks under
 # `pctlib run --engine ray`) and every finished point is cached on disk, so a rerun or a finer grid reuses them.
+#
+# *Why this chapter is long (425 lines of source, against ~400 for the others):* it computes curvature and
+# surfaces for every zoo model under two losses and decides the paper's claims; the computations are library calls
+# (`pctlib.landscape`), what is long is the figure code of the spectra and the surface grids.
 
 # %% tags=["parameters"]
 params_name = "interactive"  # set by the runner
@@ -78,31 +82,21 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.colors import LogNorm
 from scipy import stats
 
-from pctlib.allocator import keep_freed_memory
 from pctlib.landscape import hessian as H
+from pctlib.landscape.setup import landscape_setup
 from pctlib.landscape.summary import describe, tidy_summary
 from pctlib.landscape.surfaces import (PointMetrics, basin_width, convex_fraction, evaluate_surface,
                                        filter_normalised_direction, sign_invariant_correlation)
-from pctlib.paths import find_project_root
 from pctlib.report import save_figure, save_json, save_table
-from pctlib.training.loop import validation_indices
-from pctlib.zoo import Zoo
 
-torch.set_num_threads(workers * threads)  # this process's own work (the power check); workers set their own
-keep_freed_memory()  # freed tensors stay mapped: repeated products otherwise spend more time in page faults than work
-t_start = time.perf_counter()
-root = find_project_root(Path(results_dir).resolve())
-cache = root / "runs" / params_name / "06_loss_surfaces" / run_key / "cache"
-zoo = Zoo.from_results(root, params_name).checked()
-train = zoo.training_frames(root / "data")
-frame_ids = validation_indices(train, frames)
-landscape_frames = [train[i] for i in frame_ids]
-models = [m.load() for m in zoo.models]
-configs = [m.train_config() for m in zoo.models]
+setup = landscape_setup(results_dir, params_name, "06_loss_surfaces", run_key, workers, threads)
+t_start, root, cache, zoo, train = setup.t_start, setup.root, setup.cache, setup.zoo, setup.train
+models, configs = setup.models, setup.configs
+frame_ids = setup.frame_ids(frames)
+landscape_frames = setup.frames(frame_ids)
 labels = [f"{m.configuration} seed {m.seed}" for m in zoo.models]
 n_params = sum(p.numel() for p in models[0].parameters())
 print(f"{len(models)} models ({', '.join(zoo.configurations())}), {n_params} parameters each; landscape frames: "

@@ -44,32 +44,20 @@ engine = None  # None: local process pool, or Ray under `pctlib run --engine ray
 dpi = 110
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 
-from pctlib.allocator import keep_freed_memory
+from pctlib.landscape.setup import landscape_setup
 from pctlib.landscape.similarity import (LAYERS, combination, combination_tests, pair_tables, seed_bootstrap)
 from pctlib.landscape.summary import describe, tidy_summary
-from pctlib.paths import find_project_root
 from pctlib.report import save_figure, save_json, save_table
-from pctlib.training.loop import validation_indices
-from pctlib.zoo import Zoo
 
-torch.set_num_threads(workers * threads)
-keep_freed_memory()
-root = find_project_root(Path(results_dir).resolve())
-cache = root / "runs" / params_name / "07_similarity" / run_key / "cache"
-zoo = Zoo.from_results(root, params_name).checked()
-train = zoo.training_frames(root / "data")
-frame_ids = validation_indices(train, frames)
-sim_frames = [train[i] for i in frame_ids]
-models = [m.load() for m in zoo.models]
-labels = [f"{m.configuration} s{m.seed}" for m in zoo.models]
-order = list(zoo.configurations())
+setup = landscape_setup(results_dir, params_name, "07_similarity", run_key, workers, threads)
+root, cache, zoo, train, models, labels, order = (setup.root, setup.cache, setup.zoo, setup.train, setup.models,
+                                                  setup.labels, setup.order)
+frame_ids = setup.frame_ids(frames)
+sim_frames = setup.frames(frame_ids)
 print(f"{len(models)} models, {len(models) * (len(models) - 1) // 2} pairs; training frames {frame_ids}")
 
 # %% [markdown]

@@ -77,3 +77,46 @@ def test_the_book_stages_exactly_the_executions_of_the_params_file_and_refuses_s
         stage(project, "bk")
     assert run(project, "notebooks:\n  a_square:\n    parameters: {x: [1, 2]}\n") == 0
     stage(project, "bk")
+
+
+def test_the_api_page_is_generated_from_the_docstrings_and_builds_strictly(project):
+    """A table of contents listing ``api`` gets the API page, written from the installed package's docstrings;
+    the strict build (warnings are errors) renders it."""
+    import inspect
+
+    from pctlib.assign.losses import hamming_loss
+    from pctlib.landscape.similarity import linear_cka
+
+    add_book(project, ["a_square"])
+    toc = yaml.safe_load((project / "book" / "_toc.yml").read_text())
+    toc["chapters"].append({"file": "api"})
+    (project / "book" / "_toc.yml").write_text(yaml.safe_dump(toc))
+    assert run(project, "notebooks:\n  a_square: {}\n") == 0
+    html = build(project, "bk")
+    page = (html / "api.html").read_text()
+    for fn in (hamming_loss, linear_cka):
+        assert f"{fn.__module__}" in page and fn.__name__ in page
+        first_line = inspect.cleandoc(fn.__doc__).splitlines()[0]
+        assert first_line.split("(")[0].strip()[:30] in page
+    # without the entry there is no page
+    shutil.rmtree(project / "book" / "_build")
+    add_book_toc = yaml.safe_load((project / "book" / "_toc.yml").read_text())
+    add_book_toc["chapters"] = add_book_toc["chapters"][:-1]
+    (project / "book" / "_toc.yml").write_text(yaml.safe_dump(add_book_toc))
+    assert not (stage(project, "bk") / "api.md").exists()
+
+
+def test_the_project_is_citable_and_its_book_lists_the_api_page():
+    """CITATION.cff names the paper, the thesis and this software at the version of pyproject.toml."""
+    import tomllib
+
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software" and cff["message"] and cff["authors"]
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert cff["version"] == version
+    paper = cff["preferred-citation"]
+    assert "Loss Landscape Perspective" in paper["title"] and paper["year"] == 2024
+    assert [a["family-names"] for a in paper["authors"]] == ["Kortus", "Keidel", "Gauger"]
+    assert any(r["type"] == "thesis" and r["authors"][0]["family-names"] == "Jeendgar" for r in cff["references"])
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    assert {"file": "api"} in toc["chapters"]

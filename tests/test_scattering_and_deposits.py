@@ -89,3 +89,28 @@ def test_thin_silicon_mean_deposit_is_the_mean_energy_loss(energy):
     moyal = thin_layer_deposits(25.0, energy, n=40000, physics=PhysicsConfig(nuclear=False, scattering=False,
                                                                                deposit_model="moyal"))
     assert moyal["mean_kev"] < 0.85 * mean_loss_kev
+
+
+def test_the_shipped_landau_table_is_scipys_and_a_simulation_needs_no_scipy_stats(tmp_path):
+    """The table the sampler reads is the one ``scipy.stats.landau`` gives (recomputed here), and running a small
+    simulation does not import ``scipy.stats`` (its import costs seconds of a ``pctlib simulate``)."""
+    import subprocess
+    import sys
+
+    from pctlib.physics import landau
+
+    with np.load(landau.SHIPPED_TABLE, allow_pickle=False) as z:
+        lam, mode, width = np.array(z["lam"]), float(z["mode"]), float(z["width"])
+    ref_lam, ref_mode, ref_width = landau.compute_table()
+    np.testing.assert_allclose(lam, ref_lam, rtol=1e-9, atol=1e-9)
+    assert (mode, width) == pytest.approx((ref_mode, ref_width), abs=1e-9)
+    # write_table writes exactly what compute_table gives
+    out = tmp_path / "t.npz"
+    landau.write_table(out)
+    with np.load(out, allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["lam"], ref_lam)
+    code = ("import sys; from pctlib.cli import main; "
+            f"rc = main(['simulate', '--primaries', '3', '--out', {str(tmp_path / 'h.npz')!r}, '--no-progress']); "
+            "assert rc == 0, rc; print('scipy.stats' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip().splitlines()[-1] == "False", res.stdout + res.stderr

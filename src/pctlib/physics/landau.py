@@ -20,6 +20,7 @@ approximation used before (same mode and width by construction), the tail is hea
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,8 +30,15 @@ LAMBDA_FWHM = 4.018  # full width at half maximum of Landau's density
 T_MAX = 16.0  # the table covers u = 1 / (1 + exp(-t)) for |t| <= T_MAX (u within 1.1e-7 of 0 and 1)
 
 
-@lru_cache(maxsize=1)
-def _table(points: int = 8001) -> tuple[np.ndarray, float, float]:
+TABLE_POINTS = 8001
+#: the table as shipped with the package (data only: arrays read with ``allow_pickle=False``), so that a
+#: simulation neither imports ``scipy.stats`` (seconds) nor depends on the scipy build it runs with;
+#: ``tests/test_stopping.py`` checks it against :func:`compute_table`
+SHIPPED_TABLE = Path(__file__).with_name("data") / "landau_table.npz"
+
+
+def compute_table(points: int = TABLE_POINTS) -> tuple[np.ndarray, float, float]:
+    """lambda on the uniform t grid, and the mode and width of ``scipy.stats.landau`` measured on a fine grid."""
     from scipy import stats
 
     x = np.linspace(-3.0, 6.0, 180001)
@@ -42,6 +50,28 @@ def _table(points: int = 8001) -> tuple[np.ndarray, float, float]:
     u = 1.0 / (1.0 + np.exp(-t))
     lam = (stats.landau.ppf(u) - mode) * (LAMBDA_FWHM / width) + LAMBDA_MODE
     return lam, mode, width
+
+
+def write_table(path: str | Path = SHIPPED_TABLE) -> None:
+    """Write :func:`compute_table` to ``path`` (whole or not at all)."""
+    import io
+
+    from ..fileio import write_bytes_atomic
+
+    lam, mode, width = compute_table()
+    buf = io.BytesIO()
+    np.savez(buf, lam=lam, mode=np.float64(mode), width=np.float64(width), t_max=np.float64(T_MAX))
+    write_bytes_atomic(path, buf.getvalue())
+
+
+@lru_cache(maxsize=1)
+def _table() -> tuple[np.ndarray, float, float]:
+    """The shipped table (computed when it is missing or was made for another grid)."""
+    if SHIPPED_TABLE.is_file():
+        with np.load(SHIPPED_TABLE, allow_pickle=False) as z:
+            if z["lam"].shape == (TABLE_POINTS,) and float(z["t_max"]) == T_MAX:
+                return np.array(z["lam"]), float(z["mode"]), float(z["width"])
+    return compute_table()
 
 
 def _truncated_means() -> tuple[np.ndarray, np.ndarray]:

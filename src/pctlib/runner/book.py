@@ -4,7 +4,8 @@ The book never executes anything itself (``execute_notebooks: off``): it renders
 the figures in the book are those of the recorded runs. ``book/_toc.yml`` lists each chapter as
 ``notebooks/<name>``; the builder stages a copy of ``book/`` in ``book/_build/_src`` with every chapter replaced by
 its executed notebook (a chapter run as a grid gets one section per execution), refuses chapters whose execution
-is missing or failed, and runs ``jupyter-book build`` strictly (``-W -n --keep-going``).
+is missing or failed, writes the API page (``runner.api_page``) where the table of contents lists ``api``, and
+runs ``jupyter-book build`` strictly (``-W -n --keep-going``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ import yaml
 
 from .errors import BookError
 from .execute import OUTPUT_NOTEBOOK, read_manifest
+
+
+#: a table-of-contents entry of this name is the API page, generated from the docstrings when the book is staged
+API_PAGE = "api"
 
 
 def _toc_files(node: Any) -> list[str]:
@@ -110,6 +115,10 @@ def stage(project_root: Path, params: str | Path) -> Path:
             shutil.copytree(item, src / item.name)
         else:
             shutil.copy2(item, src / item.name)
+    if API_PAGE in _toc_files(toc):
+        from .api_page import api_markdown
+
+        (src / f"{API_PAGE}.md").write_text(api_markdown())
     problems: list[str] = []
     replacements: dict[str, dict[str, Any]] = {}
     (src / "notebooks").mkdir(exist_ok=True)
