@@ -35,6 +35,10 @@ eval_every = 25
 lr = 0.001
 step_lr = False
 cosine_lr = False  # cosine decay of the learning rate over the run (to 5 % of lr)
+one_cycle = False  # warm-up over warmup_fraction of the steps to lr, then cosine annealing (OneCycleLR)
+warmup_fraction = 0.1
+optimizer = "rmsprop"  # one of: rmsprop, adam, adamw
+weight_decay = 0.0
 w_tracker = 1.0  # loss weight of the tracker segments (paper Sec. 4.3)
 w_calorimeter = 1.0  # loss weight of the calorimeter segments
 loss_normalisation = "group"  # one of: group, pooled
@@ -54,6 +58,7 @@ device = "auto"  # auto: a GPU when there is one
 graph_builder = "angular"  # one of: angular, learned
 preselect = "none"  # one of: none, fcnn, gbdt
 module_primaries = 2000  # per phantom: the hits the classifier / embedding learn from (pctlib.training.data.graph_setup)
+run_root = ""  # the run folders' parent, relative to the project; empty: runs/<params>/04_train_run/<key>/train
 
 # %%
 import hashlib
@@ -85,7 +90,8 @@ norm = feature_statistics(train_frames)
 wanted = expand_models(models) if models else [(mode, lam, seed)]
 together = len(wanted) > 1
 configs = [TrainConfig(mode=m, lam=l, seed=s, steps=steps, batch_frames=batch_frames, eval_every=eval_every, lr=lr,
-                       step_lr=step_lr, cosine_lr=cosine_lr, max_val_frames=max_val_frames, w_tracker=w_tracker,
+                       step_lr=step_lr, cosine_lr=cosine_lr, one_cycle=one_cycle, warmup_fraction=warmup_fraction,
+                       optimizer=optimizer, weight_decay=weight_decay, max_val_frames=max_val_frames, w_tracker=w_tracker,
                        w_calorimeter=w_calorimeter, loss_normalisation=loss_normalisation,
                        lambda_scope=lambda_scope, bn_frames=bn_frames, frames_per_pass=frames_per_pass,
                        # models trained together see the same frames: their batches are drawn with data_seed
@@ -98,8 +104,8 @@ if graph_cfg.uses_modules:  # recorded only when used, so that the reference run
 
 def run_folder(cfg):
     blob = json.dumps({"cfg": cfg.to_dict(), **data_info}, sort_keys=True, default=str)
-    return (root / "runs" / params_name / "04_train_run" / run_key / "train"
-            / f"{cfg.mode}_lam{cfg.lam:g}_seed{cfg.seed}_{hashlib.sha256(blob.encode()).hexdigest()[:10]}")
+    parent = root / run_root if run_root else root / "runs" / params_name / "04_train_run" / run_key / "train"
+    return (parent / f"{cfg.mode}_lam{cfg.lam:g}_seed{cfg.seed}_{hashlib.sha256(blob.encode()).hexdigest()[:10]}")
 
 
 run_dirs = [run_folder(c) for c in configs]

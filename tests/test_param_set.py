@@ -117,10 +117,21 @@ def test_missing_params_file_is_exit_2(project, capsys):
 
 def test_repository_params_sets_are_valid():
     root = Path(__file__).resolve().parents[1]
-    for name in ("smoke", "default", "paper"):  # params/datasets.yaml and params/geometry/ are other formats
+    for name in ("smoke", "default", "paper", "zoo"):  # params/datasets.yaml and params/geometry/ are other formats
         path = root / "params" / f"{name}.yaml"
         ps = load_param_set(path, root / "notebooks")
         assert expand(ps, root / "notebooks"), path
+    # the reference zoo: the paper's 20 models (PTT and PAT lambda = 25 / 50 / 75 x 5 seeds), each exactly once,
+    # with one recipe and at least 10x the default zoo's frames per model
+    from pctlib.zoo import expand_models
+
+    zoo = load_param_set(root / "params" / "zoo.yaml", root / "notebooks")
+    default = load_param_set(root / "params" / "default.yaml", root / "notebooks")
+    models = [m for case in zoo.notebook_cases["04_train_run"] for m in expand_models(case["models"])]
+    assert sorted(models) == sorted((mode, lam, s) for mode, lam in (("ptt", 50.0), ("pat", 25.0), ("pat", 50.0),
+                                                                       ("pat", 75.0)) for s in range(5))
+    z, d = zoo.notebooks["04_train_run"], default.notebooks["04_train_run"]
+    assert z["steps"] * z["batch_frames"] >= 10 * d["steps"] * d["batch_frames"]
 
 
 def test_cases_combine_with_axes_and_are_validated(project):

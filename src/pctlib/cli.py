@@ -175,6 +175,7 @@ from .commands import evaluate as _evaluate  # noqa: E402,F401
 from .commands import graphs as _graphs  # noqa: E402,F401
 from .commands import train as _train  # noqa: E402,F401
 from .commands import simulate as _simulate  # noqa: E402,F401
+from .commands import zoo as _zoo  # noqa: E402,F401
 
 
 if __name__ == "__main__":

@@ -131,6 +131,13 @@ class Zoo:
         else:
             records = [f for f in sorted(base.glob("**/run.json")) if ".staging-" not in str(f)
                        and ".old-" not in str(f)]
+        return cls.from_records(root, records)
+
+    @classmethod
+    def from_records(cls, project_root: str | Path, records: list[Path]) -> "Zoo":
+        """The models of the given ``run.json`` records (as ``04_train_run`` writes them; a relative run folder is
+        taken relative to ``project_root``)."""
+        root = Path(project_root)
         models = []
         for f in records:
             try:
