@@ -190,6 +190,8 @@ def main() -> None:
     ap.add_argument("--targets", type=float, nargs="+", default=[0.8, 0.85])
     ap.add_argument("--table", action="store_true", help="print the table of the runs made so far; no training")
     ap.add_argument("--csv", help="also write the table here")
+    ap.add_argument("--export", help="write summary.csv, curves.csv and about.json of the runs made so far into this "
+                    "folder (what 04_training draws; commit it: data/ is not committed)")
     ap.add_argument("--worker", nargs=2, metavar=("RECIPE", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     for name in ("horizon_frames", "eval_frames", "threads", "jobs", "train_primaries", "val_primaries"):
@@ -233,6 +235,34 @@ def main() -> None:
     print(json.dumps({"threads": args.threads, "jobs": args.jobs, "horizon_frames": args.horizon_frames}))
     if args.csv:
         df.to_csv(args.csv, index=False)
+    if args.export:
+        export(out, Path(args.export), df, args)
+
+
+def export(out: Path, dest: Path, summary, args) -> None:
+    """The measured curves and the summary as plain CSV, and how they were measured (about.json)."""
+    import platform
+
+    import pandas as pd
+
+    from pctlib.fileio import write_bytes_atomic, write_json_atomic
+
+    curves = []
+    for run_dir in sorted(p for p in out.iterdir() if p.is_dir() and (p / "timing.csv").is_file()):
+        recipe, mode = run_dir.name.rsplit("_", 1)
+        curves += [{"recipe": recipe, "mode": mode, **row} for row in curve(run_dir)]
+    dest.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(dest / "curves.csv", pd.DataFrame(curves).to_csv(index=False).encode())
+    write_bytes_atomic(dest / "summary.csv", summary.to_csv(index=False).encode())
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
+    write_json_atomic(dest / "about.json", {
+        "command": "benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]),
+        "threads": args.threads, "jobs": args.jobs, "horizon_frames": args.horizon_frames,
+        "eval_frames": args.eval_frames, "train_primaries": args.train_primaries,
+        "val_primaries": args.val_primaries, "recipes": {k: RECIPES[k] for k in sorted({c["recipe"] for c in curves})},
+        "cpu": cpu or platform.processor(), "cores": os.cpu_count(),
+        "gpu_reference_purity": GPU_REFERENCE_PURITY})
+    print(f"exported {len(curves)} validations of {len({(c['recipe'], c['mode']) for c in curves})} runs to {dest}")
 
 
 if __name__ == "__main__":
