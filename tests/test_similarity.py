@@ -268,3 +268,10 @@ def test_seed_bootstrap_resamples_training_runs():
     assert r["low"] == pytest.approx(-0.2) and r["high"] == pytest.approx(-0.2)
     with pytest.raises(SimilarityError, match="no pairs"):
         seed_bootstrap(df, "X", "Z")
+    # one group: its mean; the draws come back on request, one per kept resample
+    r = seed_bootstrap(flat, "Y", None, resamples=50, return_draws=True)
+    assert r["difference"] == pytest.approx(0.3) and len(r["draws"]) == r["resamples"]
+    assert np.allclose(r["draws"], 0.3)
+    r = seed_bootstrap(df, "X", None, resamples=200, return_draws=True)
+    # resampled means of X's pairs lie between its smallest and largest pair value
+    assert r["draws"].min() >= 0.11 - 1e-12 and r["draws"].max() <= 0.13 + 1e-12

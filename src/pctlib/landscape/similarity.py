@@ -414,27 +414,35 @@ def combination_tests(values, groups, order: list[str] | None = None, resamples:
     return out
 
 
-def seed_bootstrap(pairs, group_a: str, group_b: str, value: str = "d", resamples: int = 1000, seed: int = 0,
-                   level: float = 0.95) -> dict[str, float]:
+def seed_bootstrap(pairs, group_a: str, group_b: str | None, value: str = "d", resamples: int = 1000, seed: int = 0,
+                   level: float = 0.95, return_draws: bool = False) -> dict[str, float]:
     """Seed-level (cluster) bootstrap of mean(value | group_a) − mean(value | group_b) over model pairs.
 
     ``pairs``: a table with ``conf_a``, ``seed_a``, ``conf_b``, ``seed_b``, ``group`` and ``value``. Each resample
     draws, for every configuration, its seeds with replacement; a model pair then counts as often as the product of
     its two models' draws (pairs of a model with itself do not exist, so none are made). This resamples the unit
     that is independent — the training run — instead of the pairs, which share models. Returns the observed
-    difference, the percentile interval at ``level`` and the share of resamples with a difference below 0."""
+    difference, the percentile interval at ``level`` and the share of resamples with a difference below 0.
+    ``group_b`` None: the mean of group_a itself (minus 0). ``return_draws``: also the resampled differences
+    (``draws``, for ``pctlib.claims.Evidence.bootstrap``)."""
     df = pairs.reset_index(drop=True)
     confs = sorted(set(df["conf_a"]) | set(df["conf_b"]))
     seeds = {c: sorted(set(df.loc[df["conf_a"] == c, "seed_a"]) | set(df.loc[df["conf_b"] == c, "seed_b"]))
              for c in confs}
-    in_a, in_b = (df["group"] == group_a).to_numpy(), (df["group"] == group_b).to_numpy()
-    if in_a.sum() == 0 or in_b.sum() == 0:
+    in_a = (df["group"] == group_a).to_numpy()
+    in_b = (df["group"] == group_b).to_numpy() if group_b is not None else None
+    if in_a.sum() == 0 or (in_b is not None and in_b.sum() == 0):
         raise SimilarityError(f"no pairs in group {group_a!r} or {group_b!r}")
     v = df[value].to_numpy(float)
 
     def diff(weights):
-        wa, wb = weights * in_a, weights * in_b
-        if wa.sum() == 0 or wb.sum() == 0:
+        wa = weights * in_a
+        if wa.sum() == 0:
+            return np.nan
+        if in_b is None:
+            return float((wa * v).sum() / wa.sum())
+        wb = weights * in_b
+        if wb.sum() == 0:
             return np.nan
         return float((wa * v).sum() / wa.sum() - (wb * v).sum() / wb.sum())
 
@@ -452,5 +460,8 @@ def seed_bootstrap(pairs, group_a: str, group_b: str, value: str = "d", resample
     draws = np.array(draws)
     draws = draws[np.isfinite(draws)]
     lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2]) if draws.size else (np.nan, np.nan)
-    return {"difference": observed, "low": float(lo), "high": float(hi),
-            "share_below_0": float(np.mean(draws < 0)) if draws.size else float("nan"), "resamples": int(draws.size)}
+    out = {"difference": observed, "low": float(lo), "high": float(hi),
+           "share_below_0": float(np.mean(draws < 0)) if draws.size else float("nan"), "resamples": int(draws.size)}
+    if return_draws:
+        out["draws"] = draws
+    return out
