@@ -290,3 +290,34 @@ def test_the_chapters_verdict_rules_and_list_parameters():
         check_choices("policies", ["first", "mean"], ("first", "recompute"))
     with pytest.raises(ConnectivityError, match="at least one"):
         check_choices("curve_losses", [], ("hamming", "bce"))
+
+
+def test_the_batch_statistics_policy_ends_at_the_models_batch_statistics_loss(pair):
+    """Policy "batch" (the released code's curves never enter eval mode): at t = 0 and t = 1 the path's BCE is
+    each endpoint's BCE with every frame normalised by its own batch statistics, computed here by hand with
+    BatchNorm in train mode; it differs from the endpoints as trained (eval mode, "first"), and the models'
+    running statistics are left as they were."""
+    import torch.nn.functional as F
+
+    a, b, frames = pair
+    before = {k: v.clone() for k, v in a.state_dict().items()}
+    w_a, w_b = parameters_of(a), parameters_of(b)
+    rows = evaluate_path(lambda t: linear_point(w_a, w_b, t), [0.0, 1.0], a, frames[:3], policy="batch")
+
+    def batch_bce(model):
+        m = copy.deepcopy(model).train()
+        with torch.no_grad():
+            return float(np.mean([float(F.binary_cross_entropy_with_logits(
+                m.logits(g.x, g.edge_index, g.edge_u), g.y.float())) for g in frames[:3]]))
+
+    assert rows[0]["bce"] == pytest.approx(batch_bce(a), rel=1e-5)
+    assert rows[1]["bce"] == pytest.approx(batch_bce(b), rel=1e-5)
+    first = evaluate_path(lambda t: linear_point(w_a, w_b, t), [0.0], a, frames[:3], policy="first")[0]
+    assert first["bce"] != pytest.approx(rows[0]["bce"], rel=1e-4)
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    # curve training is shared by "batch" and "recompute" (both train with batch statistics)
+    from pctlib.landscape.connectivity import BN_POLICY_SOURCES, training_policy
+
+    assert training_policy("batch") == training_policy("recompute") == "batch" and training_policy("first") == "first"
+    assert set(BN_POLICY_SOURCES) == {"first", "batch", "recompute"}

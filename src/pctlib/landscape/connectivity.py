@@ -9,14 +9,18 @@ scorers w_a and w_b, and the loss and TPR along them.
   the blackbox gradient (with the curve's own λ: the released code used 10) or the BCE of the scores, with the
   segment weights the first endpoint was trained with (``training.loop.frame_step``, the training code itself).
 
-BatchNorm along a path, two policies (``BN_POLICIES``):
+BatchNorm along a path, three policies (``BN_POLICIES``), each named by its source:
 
-* ``"first"`` (the paper's App. D): BatchNorm in eval mode with the running statistics of the first endpoint, at
-  every t, in curve training and in evaluation: L is then a function of the parameters alone.
+* ``"first"`` (the paper's text, App. D): BatchNorm in eval mode with the running statistics of the first endpoint,
+  at every t, in curve training and in evaluation: L is then a function of the parameters alone.
+* ``"batch"`` (the released code, whose curve module never switches to eval mode): curve training and evaluation
+  both normalise each frame with its own batch statistics; at t = 0 and 1 the loss is then the endpoints' loss
+  under batch statistics, not their loss as trained (eval mode).
 * ``"recompute"`` (Garipov et al. 2018): curve training normalises each frame with its own batch statistics (as the
   models were trained), and before evaluating a point its running statistics are recomputed at ψ(t) over fixed
   training frames (``training.batchnorm.recalibrate_batchnorm``). Points in between two modes have activations of
   other scales than either endpoint's, so the first endpoint's statistics can create a barrier of their own.
+  Curve training is the same as for ``"batch"`` and the trained curve is shared (``training_policy``).
 
 Curve training is resumable: a checkpoint (θ, the optimiser, the sampler's RNG, the step) is written atomically every
 ``checkpoint_every`` steps in the curve's cache folder, keyed by the two models, the frame pool and the curve's
@@ -44,7 +48,15 @@ from torch.func import functional_call
 
 PATHS = ("linear", "bezier")
 CURVE_LOSSES = ("hamming", "bce")
-BN_POLICIES = ("first", "recompute")
+BN_POLICIES = ("first", "batch", "recompute")
+#: where each policy comes from (for the chapters' tables)
+BN_POLICY_SOURCES = {"first": "paper text (App. D)", "batch": "released code", "recompute": "Garipov et al. 2018"}
+
+
+def training_policy(policy: str) -> str:
+    """The BatchNorm mode of curve *training* under ``policy``: ``first`` (eval mode) or ``batch`` (each frame's
+    batch statistics; ``recompute`` trains so too)."""
+    return "first" if policy == "first" else "batch"
 #: version of the curve training and evaluation (part of the cache keys)
 CONNECTIVITY_VERSION = 2
 
@@ -192,11 +204,11 @@ def _curve_key(digest_a: str, digest_b: str, digest_pool: str, spec: CurveSpec) 
 
 def _model_for(model_a: torch.nn.Module, policy: str) -> torch.nn.Module:
     """A private copy of the first endpoint whose parameters are replaced along the path: eval mode for ``first``
-    (its running statistics), train mode for ``recompute`` (batch statistics)."""
+    (its running statistics), train mode for ``batch`` and ``recompute`` (batch statistics)."""
     m = copy.deepcopy(model_a)
     for p in m.parameters():
         p.requires_grad_(False)
-    return m.train(policy == "recompute")
+    return m.train(training_policy(policy) == "batch")
 
 
 def _check_curve_checkpoint(ck: dict, curve: "BezierCurve") -> None:
@@ -308,7 +320,8 @@ def evaluate_path(points, ts, model_a: torch.nn.Module, frames: list, config=Non
     if policy not in BN_POLICIES:
         raise ConnectivityError(f"policy must be one of {BN_POLICIES}, got {policy!r}")
     out = []
-    fixed = PointMetrics(model_a, frames, config, device=device) if policy == "first" else None
+    fixed = (PointMetrics(model_a, frames, config, device=device, batch_statistics=policy == "batch")
+             if policy in ("first", "batch") else None)
     for t in ts:
         point = points(float(t))
         metrics = fixed or PointMetrics(model_at(model_a, point, "recompute", bn_frames, device), frames, config,
@@ -433,8 +446,9 @@ def run_path(models: list, configs: list, pool: list, frames: list, bn_frames: l
     a, b = models[job.i], models[job.j]
     check_endpoints(a, b)
     ts = [float(t) for t in ts]
+    # the curve is trained under the policy's training mode: "batch" and "recompute" share one trained curve
     spec = None if job.path == "linear" else dataclasses.replace(spec or CurveSpec(), loss=job.loss,
-                                                                  bn_policy=job.policy)
+                                                                  bn_policy=training_policy(job.policy))
     # each digest once: the pool's (up to hundreds of frames) serves the evaluation key and the curve's folder
     da, db = model_digest(a), model_digest(b)
     dpool = None if spec is None else frames_digest(pool)

@@ -60,16 +60,26 @@ class PointMetrics:
     of the assignment, paper Eq. 15, the loss PAT is trained on), ``bce`` (the mean over frames of the BCE of the
     scores, PTT's loss), both with the segment weights of ``config`` (a ``TrainConfig``; None: unit weights), and
     ``tpr`` / ``fpr`` of the assigned segments pooled over the frames. The model is a private copy in eval mode:
-    BatchNorm uses the running statistics of θ* at every θ, and the caller's model is never touched. ``device``:
+    BatchNorm uses the running statistics of θ* at every θ (``batch_statistics``: each frame's own batch
+    statistics instead), and the caller's model is never touched. ``device``:
     where the model and frames are evaluated (moved there on first use, e.g. inside a worker process)."""
 
     #: the metrics of every point (a cached point must hold exactly these)
     METRICS = ("hamming", "bce", "tpr", "fpr")
 
-    def __init__(self, model: torch.nn.Module, frames: list, config=None, device: str = "cpu"):
+    def __init__(self, model: torch.nn.Module, frames: list, config=None, device: str = "cpu",
+                 batch_statistics: bool = False):
         from .hessian import frame_weights
 
         self.model = copy.deepcopy(model).eval()
+        self.batch_statistics = bool(batch_statistics)
+        if self.batch_statistics:
+            # each frame normalised with its own batch statistics (BatchNorm in train mode, as the released curve
+            # code evaluates); momentum 0 keeps the running statistics, and so the digest, unchanged
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.train()
+                    m.momentum = 0.0
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.frames = list(frames)
@@ -90,7 +100,7 @@ class PointMetrics:
 
         buffers = dict(self.model.named_buffers())
         return digest(sorted(buffers), [buffers[k] for k in sorted(buffers)], frames_digest(self.frames),
-                      self.config, METRICS_VERSION)
+                      self.config, METRICS_VERSION, *(("batch statistics",) if self.batch_statistics else ()))
 
     @torch.no_grad()
     def __call__(self, theta: list[torch.Tensor]) -> dict[str, float]:
