@@ -275,3 +275,65 @@ def test_seed_bootstrap_resamples_training_runs():
     r = seed_bootstrap(df, "X", None, resamples=200, return_draws=True)
     # resampled means of X's pairs lie between its smallest and largest pair value
     assert r["draws"].min() >= 0.11 - 1e-12 and r["draws"].max() <= 0.13 + 1e-12
+
+
+def test_released_cka_protocol_against_brute_force_hsic_of_every_layer_pair(data):
+    """released_cka with one minibatch per module (rows_cap = batch = 8): every (layer of a, layer of b) entry equals
+    the CKA of the first 8 rows' outputs from brute-force U-statistics; a layer that never runs (phi_r1.lin0,
+    whose product is computed without calling it) is left out; a model against itself has ones on the diagonal."""
+    from pctlib.landscape.similarity import MODULES, module_layers, released_cka
+    from pctlib.models.interaction_network import EdgeScorer, ModelConfig
+
+    tr, _, norm = data
+    g = tr[0]
+
+    def tiny(seed):
+        torch.manual_seed(seed)
+        m = EdgeScorer(ModelConfig(hidden=4, encoding_dim=4, n_layers=2), norm["x_mean"], norm["x_std"]).train()
+        with torch.no_grad():
+            m.logits(g.x, g.edge_index, g.edge_u)
+        return m.eval()
+
+    a, b = tiny(0), tiny(1)
+    got = released_cka(a, b, [g], rows_cap=8, batch=8, repeats=1)
+    seen = {}
+    for tag, model in (("a", a), ("b", b)):
+        mods = dict(model.named_modules())
+        hs = [mods[n].register_forward_hook(
+            lambda _m, _i, out, key=(tag, n): seen.__setitem__(key, out.detach()[:8].double().reshape(8, -1).numpy()))
+            for m in MODULES for n in module_layers(model, m)]
+        with torch.no_grad():
+            model.logits(g.x, g.edge_index, g.edge_u)
+        for h in hs:
+            h.remove()
+    assert "phi_r1.lin0" not in got["phi_r1"].index and "phi_r1.lin0_out" in got["phi_r1"].index
+    for m in MODULES:
+        table = got[m]
+        assert list(table.index) == [n for n in module_layers(a, m) if ("a", n) in seen]
+        for na in table.index:
+            for nb in table.columns:
+                xa, xb = seen[("a", na)], seen[("b", nb)]
+                want = brute_hsic(xa, xb) / np.sqrt(brute_hsic(xa, xa) * brute_hsic(xb, xb))
+                # two float32 forward passes may differ in the last bits (threaded scatters); HSIC's cancellations
+                # magnify that to ~1e-6 relative
+                assert table.loc[na, nb] == pytest.approx(want, rel=1e-5, abs=1e-8), (m, na, nb)
+    # one minibatch holds all its rows whatever the shuffle: more repeats give the same value
+    again = released_cka(a, b, [g], rows_cap=8, batch=8, repeats=3, seed=5)
+    for m in MODULES:
+        np.testing.assert_allclose(again[m].to_numpy(), got[m].to_numpy(), rtol=1e-5)
+    same = released_cka(a, a, [g], rows_cap=64, batch=16, repeats=2)
+    for m in MODULES:
+        np.testing.assert_allclose(np.diag(same[m].to_numpy()), 1.0, rtol=1e-10)
+
+
+def test_hsic_from_features_equals_the_u_statistic():
+    from pctlib.landscape.similarity import _LinearTerms, hsic_linear
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((9, 3)) + 2.0
+    y = x @ rng.standard_normal((3, 4)) + rng.standard_normal((9, 4))
+    got = hsic_linear(_LinearTerms(torch.as_tensor(x)), _LinearTerms(torch.as_tensor(y)))
+    assert got == pytest.approx(brute_hsic(x, y), rel=1e-10)
+    assert got == pytest.approx(hsic_unbiased(gram(x), gram(y)), rel=1e-10)
+    with pytest.raises(SimilarityError, match="at least 4"):
+        hsic_linear(_LinearTerms(torch.as_tensor(x[:3])), _LinearTerms(torch.as_tensor(y[:3])))

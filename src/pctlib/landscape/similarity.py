@@ -38,13 +38,13 @@ def _gram(x: torch.Tensor) -> torch.Tensor:
 
 
 def hsic_unbiased(k: torch.Tensor, l: torch.Tensor) -> float:
-    """HSIC₁ of two n x n Gram matrices whose diagonals are zero (module docstring); n ≥ 4."""
+    """HSIC₁ of two symmetric n x n Gram matrices whose diagonals are zero (module docstring); n ≥ 4."""
     n = k.shape[0]
     if n < 4:
         raise SimilarityError(f"the unbiased HSIC estimator needs at least 4 rows, got {n}")
-    ones = torch.ones(n, dtype=k.dtype, device=k.device)
-    kl = k @ l
-    value = (torch.trace(kl) + k.sum() * l.sum() / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * (ones @ kl @ ones))
+    # O(n²) for symmetric K, L: tr(KL) = Σ K∘L and 1ᵀKL1 = (K1)·(L1), no n x n product
+    k1, l1 = k.sum(1), l.sum(1)
+    value = (torch.sum(k * l) + k1.sum() * l1.sum() / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * (k1 @ l1))
     return float(value / (n * (n - 3)))
 
 
@@ -464,4 +464,148 @@ def seed_bootstrap(pairs, group_a: str, group_b: str | None, value: str = "d", r
            "share_below_0": float(np.mean(draws < 0)) if draws.size else float("nan"), "resamples": int(draws.size)}
     if return_draws:
         out["draws"] = draws
+    return out
+
+
+#: the scorer's three modules, whose layers the released code compares with each other (its R1, O, R2)
+MODULES = ("phi_r1", "phi_o", "phi_r2")
+
+
+def module_layers(model: torch.nn.Module, module: str) -> list[str]:
+    """The leaf layers (linear, BatchNorm, activation, the first layer's output marker) of one module of the
+    scorer, in order: every layer whose output the released code's similarity hooks."""
+    root = dict(model.named_modules())[module]
+    return [f"{module}.{n}" for n, m in root.named_modules() if n and not list(m.children())]
+
+
+class _LinearTerms:
+    """What the unbiased HSIC of a linear kernel needs of one minibatch's features X (n x p), with K = X Xᵀ and
+    its diagonal set to zero: X itself, a_i = |x_i|², the row sums r = K1 = X (Xᵀ1) − a and the total 1ᵀK1."""
+
+    def __init__(self, x: torch.Tensor):
+        self.x = x.to(torch.float64)
+        self.a = (self.x * self.x).sum(1)
+        col = self.x.sum(0)
+        self.r = self.x @ col - self.a
+        self.total = float(col @ col - self.a.sum())
+
+
+class _BlockTerms:
+    """:class:`_LinearTerms` of several layers' features of the same minibatch at once (the layers side by side
+    in one matrix), so that the HSIC of every pair of layers of two models is a few matrix products."""
+
+    def __init__(self, xs: list[torch.Tensor]):
+        xs = [x.to(torch.float64) for x in xs]
+        self.n = xs[0].shape[0]
+        if self.n < 4:
+            raise SimilarityError(f"the unbiased HSIC estimator needs at least 4 rows, got {self.n}")
+        self.x = torch.cat(xs, 1)
+        self.starts = np.cumsum([0] + [x.shape[1] for x in xs])[:-1]
+        self.a = torch.stack([(x * x).sum(1) for x in xs])  # layers x n
+        cols = [x.sum(0) for x in xs]
+        self.r = torch.stack([x @ c for x, c in zip(xs, cols)]) - self.a
+        self.total = torch.stack([c @ c for c in cols]) - self.a.sum(1)
+        self.self_hsic = np.array([self._combine(float(torch.sum((x.T @ x) ** 2)), i, self, i) for i, x in
+                                   enumerate(xs)])
+
+    def _combine(self, frob, i, other, j):
+        n = self.n
+        value = (frob - float(self.a[i] @ other.a[j]) + float(self.total[i] * other.total[j]) / ((n - 1) * (n - 2))
+                 - 2.0 / (n - 2) * float(self.r[i] @ other.r[j]))
+        return value / (n * (n - 3))
+
+    def cross_hsic(self, other: "_BlockTerms") -> np.ndarray:
+        """HSIC₁ of every (layer of self, layer of other) pair: a (layers x layers) array."""
+        n = self.n
+        sq = ((self.x.T @ other.x) ** 2).numpy()
+        frob = np.add.reduceat(np.add.reduceat(sq, self.starts, axis=0), other.starts, axis=1)
+        value = (frob - (self.a @ other.a.T).numpy() + np.outer(self.total.numpy(), other.total.numpy())
+                 / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * (self.r @ other.r.T).numpy())
+        return value / (n * (n - 3))
+
+
+def hsic_linear(tx: "_LinearTerms", ty: "_LinearTerms") -> float:
+    """HSIC₁ (module docstring) of two linear kernels from their features, without n x n matrices:
+    Σ K∘L = ‖XᵀY‖²_F − a·b, 1ᵀK L 1 = r_K·r_L, so the cost is n p q instead of n² (p + q)."""
+    n = tx.x.shape[0]
+    if n < 4:
+        raise SimilarityError(f"the unbiased HSIC estimator needs at least 4 rows, got {n}")
+    kl = float(torch.sum((tx.x.T @ ty.x) ** 2) - tx.a @ ty.a)
+    value = kl + tx.total * ty.total / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * float(tx.r @ ty.r)
+    return value / (n * (n - 3))
+
+
+@torch.no_grad()
+def released_activations(model: torch.nn.Module, frames: list, rows_cap: int = 80 * 1024
+                         ) -> list[dict[str, torch.Tensor]]:
+    """Per frame, the outputs (first ``rows_cap`` rows, float64) of every leaf layer of the three modules that
+    runs (:func:`module_layers`), the model in eval mode (its mode restored): what :func:`released_cka` compares.
+    Computed once per model, shared by all its pairs."""
+    names = [n for m in MODULES for n in module_layers(model, m)]
+    mods = dict(model.named_modules())
+    store: dict[str, torch.Tensor] = {}
+
+    def hook(name):
+        def keep(_module, _inputs, output):
+            store[name] = output.detach()[:rows_cap].to(torch.float64).cpu()
+        return keep
+
+    handles = [mods[n].register_forward_hook(hook(n)) for n in names]
+    was = model.training
+    model.eval()
+    out = []
+    try:
+        for g in frames:
+            store.clear()
+            model.logits(g.x, g.edge_index, g.edge_u)
+            out.append(dict(store))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was)
+    return out
+
+
+def released_cka(model_a, model_b, frames: list | None = None, rows_cap: int = 80 * 1024, batch: int = 1024,
+                 repeats: int = 5, seed: int = 0) -> dict[str, "pd.DataFrame"]:
+    """CKA as the released code computes it (paper App. D as implemented): per frame, both models in eval mode,
+    the outputs of every leaf layer of each module (:func:`module_layers`; layers that do not run, such as the
+    first linear layer of φ_R1 whose product is computed without calling it, are left out), the first
+    ``rows_cap`` rows (80 x 1,024) of each; ``repeats`` times a shuffle of those rows into minibatches of
+    ``batch`` within the frame (the remainder dropped), and for every pair (layer i of a, layer j of b) of a
+    module the unbiased HSIC sums (:func:`hsic_linear`) accumulated over all minibatches of all frames. Returns
+    per module the table CKA[i, j] (rows: the layers of a that ran, columns: those of b; the released figures show
+    the mean over all its entries); NaN where no minibatch was full. ``model_a`` / ``model_b``: models (with
+    ``frames``) or their :func:`released_activations` on the same frames."""
+    import pandas as pd
+
+    acts_a = model_a if isinstance(model_a, list) else released_activations(model_a, frames, rows_cap)
+    acts_b = model_b if isinstance(model_b, list) else released_activations(model_b, frames, rows_cap)
+    if len(acts_a) != len(acts_b):
+        raise SimilarityError(f"activations of {len(acts_a)} and {len(acts_b)} frames")
+    names = {m: [n for n in (acts_a[0] if acts_a else {}) if n.split(".")[0] == m] for m in MODULES}
+    sums = {m: np.zeros((len(names[m]), len(names[m]), 3)) for m in MODULES}
+    rng = np.random.default_rng(seed)
+    for fa, fb in zip(acts_a, acts_b):
+        for m in MODULES:
+            ran = [n for n in names[m] if n in fa and n in fb]
+            if not ran:
+                continue
+            n_rows = fa[ran[0]].shape[0]
+            for _ in range(repeats):
+                perm = torch.as_tensor(rng.permutation(n_rows))
+                for start in range(0, n_rows - batch + 1, batch):
+                    idx = perm[start:start + batch]
+                    ta = _BlockTerms([fa[n][idx].reshape(batch, -1) for n in ran])
+                    tb = _BlockTerms([fb[n][idx].reshape(batch, -1) for n in ran])
+                    kk, ll, kl = ta.self_hsic, tb.self_hsic, ta.cross_hsic(tb)
+                    sums[m][..., 0] += kk[:, None]
+                    sums[m][..., 1] += kl
+                    sums[m][..., 2] += ll[None, :]
+    out = {}
+    for m in MODULES:
+        kk, kl, ll = sums[m][..., 0], sums[m][..., 1], sums[m][..., 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cka = np.where((kk > 0) & (ll > 0), kl / np.sqrt(np.abs(kk * ll)), np.nan)
+        out[m] = pd.DataFrame(cka, index=names[m], columns=names[m])
     return out
