@@ -55,7 +55,8 @@ import numpy as np
 import pandas as pd
 
 from pctlib.landscape.setup import landscape_setup
-from pctlib.landscape.similarity import (LAYERS, combination, combination_tests, pair_tables, seed_bootstrap)
+from pctlib.landscape.similarity import (LAYERS, combination, combination_tests, pair_tables, seed_bootstrap,
+                                         seed_evidence)
 from pctlib.landscape.summary import describe, tidy_summary
 from pctlib.report import save_figure, save_json, save_table
 
@@ -345,7 +346,7 @@ describe(summary[summary["metric"].isin(["mean_cka_within", "disagreement_within
 # mix).
 
 # %%
-from pctlib.claims import Claim, Evidence, decide
+from pctlib.claims import Claim, decide
 
 within = dis[dis["kind"] == "within configuration"]
 across = dis[dis["kind"] == "PTT ↔ PAT"]
@@ -354,19 +355,7 @@ claim_list = []
 
 def boot_evidence(frame, a, b, value, shift=0.0):
     """Seed-bootstrap evidence for mean(value | a) − mean(value | b) (b None: mean(a)) minus ``shift``."""
-    rows = frame[frame["group"].isin([a, b])]
-    seeds = pd.concat([rows[["conf_a", "seed_a"]].set_axis(["conf", "seed"], axis=1),
-                       rows[["conf_b", "seed_b"]].set_axis(["conf", "seed"], axis=1)]).groupby("conf")["seed"].nunique()
-    if len(seeds) == 0 or seeds.min() < 2:  # resampling a single seed gives no spread, not certainty
-        return Evidence.normal(np.nan, np.nan, method="a configuration with one seed: no uncertainty")
-    try:
-        r = seed_bootstrap(frame, a, b, value, resamples=bootstrap, return_draws=True)
-    except Exception:  # a group without pairs (a small zoo)
-        return Evidence.normal(np.nan, np.nan, method="no pairs")
-    if not len(r["draws"]):
-        return Evidence.normal(r["difference"] - shift, np.nan, method="no bootstrap resample kept")
-    return Evidence.bootstrap(r["difference"] - shift, r["draws"] - shift,
-                              method=f"seed bootstrap, {r['resamples']} resamples")
+    return seed_evidence(frame, a, b, value, shift, resamples=bootstrap)
 
 
 kinds = dis.assign(group=dis["kind"])

@@ -581,9 +581,9 @@ lines = [
     + " / ".join(f"{rt.loc[('truth', r)]:.1f}" for r in masks) + " mm; "
     + "; ".join(f"{k}: " + " / ".join(f"{rt.loc[(k, r)]:.1f}" for r in masks) for k in
                 (["follower"] if follower else []) + list(kinds)) + " mm (GNNs: mean over seeds).",
-    f"Purity / efficiency on the scan: " + "; ".join(
+    "Purity / efficiency on the scan: " + "; ".join(
         f"{k} {table1.loc[k, 'purity_% mean']:.1f} / {table1.loc[k, 'efficiency_% mean']:.1f} %" for k in table1.index) + ".",
-    f"Seed-to-seed image spread (RMS over the image): " + "; ".join(
+    "Seed-to-seed image spread (RMS over the image): " + "; ".join(
         f"{k} {sp.loc[k, 'image_spread_rms_mm']:.2f} mm" for k in kinds) + "; ground truth and follower 0 "
     "(deterministic); with the 3-sigma pixel cut: " + "; ".join(
         f"{k} {sp.loc[k, 'clipped_image_spread_rms_mm']:.2f} mm" for k in kinds) + ".",

@@ -275,6 +275,16 @@ def test_seed_bootstrap_resamples_training_runs():
     r = seed_bootstrap(df, "X", None, resamples=200, return_draws=True)
     # resampled means of X's pairs lie between its smallest and largest pair value
     assert r["draws"].min() >= 0.11 - 1e-12 and r["draws"].max() <= 0.13 + 1e-12
+    # as claims evidence: the same draws, shifted; one seed per configuration gives no uncertainty
+    from pctlib.landscape.similarity import seed_evidence
+
+    ev = seed_evidence(df, "X", "Y", "d", shift=0.05, resamples=300)
+    assert ev.estimate == pytest.approx(-0.15) and len(ev.draws) > 0 and max(ev.draws) < -0.05
+    # two seeds per configuration leave one within pair each, repeated by every resample: no uncertainty either
+    two = df[(df["seed_a"] == 0) & (df["seed_b"] == 1)]
+    assert np.isnan(seed_evidence(two, "X", "Y", "d").se)
+    one = pd.DataFrame([{"conf_a": "X", "seed_a": 0, "conf_b": "Y", "seed_b": 0, "group": "A", "d": 0.1}])
+    assert np.isnan(seed_evidence(one, "A", None, "d").se)
 
 
 def test_released_cka_protocol_against_brute_force_hsic_of_every_layer_pair(data):

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 
 
@@ -412,6 +413,30 @@ def combination_tests(values, groups, order: list[str] | None = None, resamples:
     if len(out):
         out["p_holm"] = holm(out["p"].to_numpy())[1]
     return out
+
+
+def seed_evidence(pairs, group_a: str, group_b: str | None, value: str, shift: float = 0.0,
+                  resamples: int = 1000, seed: int = 0):
+    """:func:`seed_bootstrap` as evidence for the claims rule (``pctlib.claims.Evidence``): θ = mean(value | a) −
+    mean(value | b) (b None: mean(value | a)) − ``shift``, with the bootstrap draws. No uncertainty (NaN) when a
+    configuration of the two groups has fewer than 3 seeds (resampling one seed gives no spread, and two seeds
+    have a single within pair, whose value every resample that keeps it repeats: no spread either, not
+    certainty), when a group has no pairs, or when no resample kept both groups."""
+    from ..claims import Evidence
+
+    rows = pairs[pairs["group"].isin([g for g in (group_a, group_b) if g is not None])]
+    seeds = pd.concat([rows[["conf_a", "seed_a"]].set_axis(["conf", "seed"], axis=1),
+                       rows[["conf_b", "seed_b"]].set_axis(["conf", "seed"], axis=1)]).groupby("conf")["seed"].nunique()
+    if len(seeds) == 0 or seeds.min() < 3:
+        return Evidence.normal(np.nan, np.nan, method="a configuration with fewer than 3 seeds: no uncertainty")
+    try:
+        r = seed_bootstrap(pairs, group_a, group_b, value, resamples=resamples, seed=seed, return_draws=True)
+    except SimilarityError as exc:
+        return Evidence.normal(np.nan, np.nan, method=str(exc))
+    if not len(r["draws"]):
+        return Evidence.normal(r["difference"] - shift, np.nan, method="no bootstrap resample kept both groups")
+    return Evidence.bootstrap(r["difference"] - shift, r["draws"] - shift,
+                              method=f"seed bootstrap, {r['resamples']} resamples")
 
 
 def seed_bootstrap(pairs, group_a: str, group_b: str | None, value: str = "d", resamples: int = 1000, seed: int = 0,
