@@ -122,3 +122,15 @@ def test_spread_draws_give_the_chi_square_test():
     row = decide([Claim("spread above 1", "greater", Evidence.bootstrap(1.5, draws), 1.0)]).iloc[0]
     assert row["p_agree"] == pytest.approx(stats.chi2.sf(4 * 1.5 ** 2, 4), abs=3e-3)
     assert np.isnan(std_draws(1.0, 1)).all()
+
+
+def test_resampled_units_bootstrap():
+    ev = Evidence.resampled([0.9, 0.85, 0.95, 0.92], resamples=500, seed=3)
+    assert ev.estimate == pytest.approx(np.mean([0.9, 0.85, 0.95, 0.92]))
+    assert min(ev.draws) >= 0.85 and max(ev.draws) <= 0.95 and len(ev.draws) == 500
+    assert verdict("greater", ev, bound=0.8) == "agree"
+    assert verdict("greater", Evidence.resampled([0.9, 0.1, 0.95, 0.5]), bound=0.8) == "cannot tell"
+    # too few units: no uncertainty; a custom statistic over the units
+    assert math.isnan(Evidence.resampled([0.9, 0.95]).se)
+    ev = Evidence.resampled([1.0, 2.0, 3.0], statistic=max, shift=1.0)
+    assert ev.estimate == 2.0 and max(ev.draws) == 2.0

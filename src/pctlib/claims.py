@@ -113,6 +113,27 @@ class Evidence:
         return cls(float(estimate), float(d.std(ddof=1)) if d.size > 1 else math.nan, None, tuple(d.tolist()),
                    method or f"bootstrap, {d.size} draws")
 
+    @classmethod
+    def resampled(cls, units, statistic=None, shift: float = 0.0, resamples: int = 2000, seed: int = 0,
+                  min_units: int = 3, method: str = "") -> "Evidence":
+        """θ = statistic(units) − ``shift`` with a bootstrap over the independent units (trained models, surfaces):
+        ``units`` resampled with replacement, ``statistic`` (default: the mean of numbers) of each resample. No
+        uncertainty with fewer than ``min_units`` units (a bootstrap of one or two units has no spread to show)."""
+        units = list(units)
+        stat = statistic or (lambda xs: float(np.mean(xs)))
+        if not units:
+            return cls(math.nan, math.nan, None, (), method or "no units")
+        est = float(stat(units)) - shift
+        if len(units) < min_units:
+            return cls(est, math.nan, None, (), method or f"{len(units)} unit(s): no uncertainty")
+        rng = np.random.default_rng(seed)
+        draws = [float(stat([units[i] for i in rng.integers(0, len(units), len(units))])) - shift
+                 for _ in range(resamples)]
+        d = np.asarray(draws)
+        d = d[np.isfinite(d)]
+        return cls(est, float(d.std(ddof=1)) if d.size > 1 else math.nan, None, tuple(d.tolist()),
+                   method or f"bootstrap over {len(units)} units, {d.size} resamples")
+
     def p_greater(self, bound: float) -> float:
         """p-value of H0: θ ≤ bound against θ > bound."""
         if self.draws:
