@@ -29,6 +29,8 @@
 params_name = "interactive"  # set by the runner
 results_dir = "../results/interactive/05_benchmarks"  # set by the runner
 run_key = "main"  # set by the runner
+# the models analysed: those 04_train_run trained under this params set, or the committed reference zoo
+zoo_source = "trained"  # one of: trained, reference
 test_primaries = 1500  # per phantom
 phantoms = [100.0, 150.0, 200.0]
 densities = [50, 100, 150]
@@ -60,7 +62,7 @@ from pctlib.tracks.build import build_tracks
 from pctlib.tracks.evaluate import evaluate_frames
 from pctlib.tracks.follower import FollowerConfig
 from pctlib.training.data import graph_setup, simulated_hits
-from pctlib.zoo import Zoo
+from pctlib.reference_zoo import chapter_zoo
 
 torch.set_num_threads(2)
 root = find_project_root(Path(results_dir).resolve())
@@ -68,7 +70,7 @@ test_hits = {}
 for k, t in enumerate(phantoms):
     test_hits[t] = simulated_hits(root / "data", "test", t, test_primaries, test_seed * 1000 + k)
 # the models of this params set's training grid (pctlib.zoo: recorded by 04_train_run, all trained on one data set)
-zoo = Zoo.from_results(root, params_name).checked()
+zoo = chapter_zoo(root, params_name, zoo_source)
 models = [(f"GNN {m.configuration}", m.seed, m.load()) for m in zoo.models]
 # the graphs: the paper's angular ones, or a learned builder / hit classifier (the modules 04_train_run used when
 # it ran with the same graph_builder / preselect; both trackers see the hits the classifier keeps)

@@ -54,6 +54,8 @@
 params_name = "interactive"  # set by the runner
 results_dir = "../results/interactive/06_loss_surfaces"  # set by the runner
 run_key = "main"  # set by the runner
+# the models analysed: those 04_train_run trained under this params set, or the committed reference zoo
+zoo_source = "trained"  # one of: trained, reference
 frames = 2  # training frames the landscape is computed on (spread evenly over the phantoms' training sets)
 hessian_k = 2  # top eigenpairs
 trace_samples = 10  # Rademacher vectors of Hutchinson's trace estimate
@@ -67,7 +69,8 @@ span_random = 1.0  # alpha, beta in [-span, span] along filter-normalised random
 surface_seeds = [0]  # seeds whose surfaces are computed, per configuration (Fig. 5)
 fig6_seeds = [0]  # PTT seeds whose surfaces are computed too, for the Hamming-BCE comparison of Fig. 6
 random_surfaces = "first"  # surfaces along random directions too: "first" surface model, "all" of them, or "none"
-pat_directions = "own"  # one of: own, bce; PAT surfaces along the eigenvectors of H_λ (own, the released code's) or of the BCE
+# PAT surfaces along the eigenvectors of H_λ ("own", the released code's choice) or of the BCE Hessian ("bce")
+pat_directions = "own"  # one of: own, bce
 convex_strides = [1, 2, 3]  # the convexity share on sub-grids of every stride-th point (through θ*): its grid dependence
 basin_rel = 0.1  # basin width: the fraction of a surface within this fraction of its minimum (the issue's 10 %)
 basin_rel_wide = 1.0  # a second, looser basin width: within a factor 1 + basin_rel_wide of the minimum
@@ -94,7 +97,7 @@ from pctlib.landscape.surfaces import (PointMetrics, basin_width, convex_fractio
                                        filter_normalised_direction, sign_invariant_correlation)
 from pctlib.report import save_figure, save_json, save_table
 
-setup = landscape_setup(results_dir, params_name, "06_loss_surfaces", run_key, workers, threads)
+setup = landscape_setup(results_dir, params_name, "06_loss_surfaces", run_key, workers, threads, zoo_source)
 t_start, root, cache, zoo, train = setup.t_start, setup.root, setup.cache, setup.zoo, setup.train
 models, configs = setup.models, setup.configs
 frame_ids = setup.frame_ids(frames)

@@ -33,12 +33,15 @@
 params_name = "interactive"  # set by the runner
 results_dir = "../results/interactive/07_similarity"  # set by the runner
 run_key = "main"  # set by the runner
+# the models analysed: those 04_train_run trained under this params set, or the committed reference zoo
+zoo_source = "trained"  # one of: trained, reference
 frames = 10  # training frames (spread evenly over the phantoms' training sets); the paper: 100
 rows_per_graph = 80  # rows sampled per frame and layer for CKA (paper App. D)
 batch = 1024  # CKA minibatch rows
 resamples = 1000  # permutation resamples per test
 bootstrap = 1000  # seed-level bootstrap resamples
-disagreement = "d_norm"  # one of: d_norm, d; the disagreement the tests and claims use (released code: d_norm)
+# the disagreement the tests and claims use (the released code: d_norm)
+disagreement = "d_norm"  # one of: d_norm, d
 released_cka_frames = 1  # frames for the released code's CKA protocol beside ours (0: not computed; the paper: 100)
 released_rows_cap = 16384  # rows per frame in that protocol (the released code: 80 x 1,024)
 released_repeats = 1  # shuffles of each frame's rows into minibatches (the released code: 5)
@@ -60,7 +63,7 @@ from pctlib.landscape.similarity import (LAYERS, combination, combination_tests,
 from pctlib.landscape.summary import describe, tidy_summary
 from pctlib.report import save_figure, save_json, save_table
 
-setup = landscape_setup(results_dir, params_name, "07_similarity", run_key, workers, threads)
+setup = landscape_setup(results_dir, params_name, "07_similarity", run_key, workers, threads, zoo_source)
 root, cache, zoo, train, models, labels, order = (setup.root, setup.cache, setup.zoo, setup.train, setup.models,
                                                   setup.labels, setup.order)
 frame_ids = setup.frame_ids(frames)

@@ -40,6 +40,8 @@
 params_name = "interactive"  # set by the runner
 results_dir = "../results/interactive/09_noise_and_learned_graphs"  # set by the runner
 run_key = "main"  # set by the runner
+# the models analysed: those 04_train_run trained under this params set, or the committed reference zoo
+zoo_source = "trained"  # one of: trained, reference
 phantom_mm = 100.0
 primaries_per_frame = 100
 noise_rate = 1e-6  # fake hits per pixel and frame (ALPIDE: below 1e-6, REFERENCE.md)
@@ -91,7 +93,7 @@ from pctlib.tracks.evaluate import evaluate_frames
 from pctlib.training.data import feature_statistics, simulated_hits
 from pctlib.training.loop import TrainConfig, load_model, train
 from pctlib.training.speed import step_seconds
-from pctlib.zoo import Zoo
+from pctlib.reference_zoo import chapter_zoo
 
 torch.set_num_threads(threads)
 root = find_project_root(Path(results_dir).resolve())
@@ -347,7 +349,7 @@ variants = {
     "learned": (learned_k.config(reference, graph_builder="learned"), learned_k),
     "fcnn + learned": (fcnn_learned.config(no_cut, graph_builder="learned", preselect="fcnn"), fcnn_learned),
 }
-zoo_model = Zoo.from_results(root, params_name).checked().select(mode="ptt", seed=0).models[0].load()
+zoo_model = chapter_zoo(root, params_name, zoo_source).select(mode="ptt", seed=0).models[0].load()
 
 # %%
 test_hits = read_hits(test_path)

@@ -37,6 +37,8 @@
 params_name = "interactive"  # set by the runner
 results_dir = "../results/interactive/10_downstream"  # set by the runner
 run_key = "main"  # set by the runner
+# the models analysed: those 04_train_run trained under this params set, or the committed reference zoo
+zoo_source = "trained"  # one of: trained, reference
 test_phantom = "radiography"  # params/phantoms/<name>.yaml: the imaged phantom
 train_phantom = "radiography_train"  # the fine-tuning phantom: the same materials elsewhere
 primaries_per_frame = 100
@@ -87,7 +89,7 @@ from pctlib.physics.geometry import load_geometry
 from pctlib.physics.simulate import Simulator
 from pctlib.report import save_figure, save_json, save_table
 from pctlib.training.loop import load_model, train_many
-from pctlib.zoo import Zoo
+from pctlib.reference_zoo import chapter_zoo
 
 torch.set_num_threads(threads)
 root = find_project_root(Path(results_dir).resolve())
@@ -247,7 +249,7 @@ print(f"downstream loss of ground-truth tracks on the test frames: {np.mean(floo
 
 # %%
 t0 = time.perf_counter()
-zoo = Zoo.from_results(root, params_name).checked()
+zoo = chapter_zoo(root, params_name, zoo_source)
 pat_zoo = {m.seed: m for m in zoo.select(mode="pat", lam=pat_lam).models if m.seed in seeds}
 ptt_zoo = {m.seed: m for m in zoo.select(mode="ptt").models if m.seed in seeds}
 use_seeds = sorted(set(pat_zoo) & set(ptt_zoo))

@@ -212,3 +212,19 @@ def test_run_with_root_finds_a_relative_params_path_there(project, tmp_path, mon
     rel = path.relative_to(project)
     assert main(["prepare", str(rel), "--root", str(project), "--out", str(tmp_path / "out")]) == 0
     assert list((tmp_path / "out").glob("a_square__*.ipynb"))
+
+
+def test_every_notebook_parameter_choice_list_is_clean_and_holds_its_default():
+    """A '# one of: a, b' comment lists values only (an explanation after them would become part of the last
+    value and refuse it), and the parameter's default is one of them."""
+    from pctlib.runner.notebook_params import parse_parameters_cell
+
+    root = Path(__file__).resolve().parents[1]
+    for nb in sorted((root / "notebooks").glob("*.py")):
+        text = nb.read_text()
+        cell = text.split('# %% tags=["parameters"]', 1)[1].split("\n# %%", 1)[0]
+        for name, spec in parse_parameters_cell(cell, str(nb)).items():
+            if spec.choices:
+                assert all(not isinstance(c, str) or (c.strip() == c and " " not in c and ";" not in c)
+                           for c in spec.choices), (nb.name, name, spec.choices)
+                assert spec.default in spec.choices, (nb.name, name, spec.default, spec.choices)

@@ -176,3 +176,35 @@ def test_the_committed_reference_zoo_verifies_and_reproduces_its_validation_metr
         cfg = m.train_config()
         got = evaluate(m.load(), [frames[i] for i in validation_indices(frames, cfg.max_val_frames)], cfg)
         assert got["purity"] == pytest.approx(m.best["purity"], abs=PURITY_TOLERANCE), m.checkpoint.name
+
+
+def test_chapters_take_their_zoo_from_the_trained_runs_or_the_reference(trained, tmp_path):
+    import dataclasses
+    import warnings
+
+    from pctlib.reference_zoo import chapter_zoo
+    from pctlib.zoo import ZooError, ZooWarning
+
+    root, zoo, val_hits = trained
+    assert [m.checkpoint for m in chapter_zoo(root, "zz", "trained").models] == [m.checkpoint for m in zoo.models]
+    publish(zoo, root / REFERENCE_FOLDER, {"steps": 2}, [val_hits], "abc", batch_frames=2)
+    try:
+        ref = chapter_zoo(root, "zz", "reference")
+        assert all(m.checkpoint.parent == root / REFERENCE_FOLDER for m in ref.models)
+        with pytest.raises(ZooError, match="zoo_source must be one of"):
+            chapter_zoo(root, "zz", "mine")
+        # training frames rebuilt with other last bits (another CPU): refused for a zoo trained here, a warning for
+        # one trained elsewhere
+        other = Zoo([dataclasses.replace(m, data={**m.data, "train_data": ["elsewhere"]}) for m in ref.models])
+        with pytest.raises(ZooError, match="not those the zoo was trained on"):
+            other.training_frames(root / "data")
+        with pytest.warns(ZooWarning, match="another CPU"):
+            frames = other.training_frames(root / "data", strict=False)
+        assert len(frames) > 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ref.training_frames(root / "data", strict=False)  # the same frames: no warning
+    finally:
+        import shutil
+
+        shutil.rmtree(root / REFERENCE_FOLDER.parts[0])

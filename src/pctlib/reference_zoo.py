@@ -221,3 +221,18 @@ def publish_trained(project_root: str | Path, params_name: str, out: str | Path 
     recipe = {"training": recipes[0], "train_data": first.data["train"], "val_data": val, "params": params_name}
     return publish(zoo, root / REFERENCE_FOLDER if out is None else Path(out), recipe, val_hits,
                    str(commit.get("commit")), int(recipes[0].get("batch_frames", 1)))
+
+
+#: where a chapter's models come from (its ``zoo_source`` parameter)
+ZOO_SOURCES = ("trained", "reference")
+
+
+def chapter_zoo(project_root: str | Path, params_name: str, source: str = "trained") -> Zoo:
+    """The checked zoo a chapter analyses: the models ``04_train_run`` trained under ``params_name``
+    (``trained``) or the repository's verified reference zoo (``reference``, :func:`reference_zoo`)."""
+    if source not in ZOO_SOURCES:
+        raise ZooError(f"zoo_source must be one of {ZOO_SOURCES}, got {source!r}")
+    root = Path(project_root)
+    if source == "reference":
+        return reference_zoo(root / REFERENCE_FOLDER).checked()
+    return Zoo.from_results(root, params_name).checked()

@@ -13,6 +13,7 @@ import torch
 from ..allocator import keep_freed_memory
 from ..paths import find_project_root
 from ..training.loop import validation_indices
+from ..reference_zoo import chapter_zoo
 from ..zoo import Zoo
 
 
@@ -37,15 +38,16 @@ class LandscapeSetup:
 
 
 def landscape_setup(results_dir: str | Path, params_name: str, chapter: str, run_key: str, workers: int = 1,
-                    threads: int = 1) -> LandscapeSetup:
+                    threads: int = 1, zoo_source: str = "trained") -> LandscapeSetup:
     """The shared opening of chapters 06-08 (module docstring): ``workers * threads`` torch threads in this process
-    (its own work; the workers set theirs), the zoo trained by ``04_train_run`` under ``params_name``, checked."""
+    (its own work; the workers set theirs), the zoo trained by ``04_train_run`` under ``params_name`` or the
+    reference zoo (``zoo_source``, ``reference_zoo.chapter_zoo``), checked."""
     torch.set_num_threads(workers * threads)
     keep_freed_memory()  # freed tensors stay mapped: repeated products otherwise spend their time in page faults
     t_start = time.perf_counter()
     root = find_project_root(Path(results_dir).resolve())
-    zoo = Zoo.from_results(root, params_name).checked()
-    train = zoo.training_frames(root / "data")
+    zoo = chapter_zoo(root, params_name, zoo_source)
+    train = zoo.training_frames(root / "data", strict=zoo_source != "reference")
     models = [m.load() for m in zoo.models]
     return LandscapeSetup(root, root / "runs" / params_name / chapter / run_key / "cache", zoo, train, models,
                           [m.train_config() for m in zoo.models],
