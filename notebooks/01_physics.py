@@ -22,7 +22,7 @@
 #
 # Every number below is recomputed when the chapter runs; the parameters cell fixes the statistics.
 #
-# *Why this chapter is long (452 lines of source, against ~400 for the others):* every physical ingredient of the
+# *Why this chapter is long (about 460 lines of source, against ~400 for the others):* every physical ingredient of the
 # simulation (stopping, the Bragg curve, scattering, deposits, nuclear attenuation, a frame, the graph sizes) is
 # checked here against its own reference, each with a figure and a table; the computations are library calls
 # (`pctlib.physics.validation`), the lines are those figures, and splitting the chapter would separate the

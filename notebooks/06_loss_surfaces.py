@@ -46,7 +46,7 @@
 # independent: they run in parallel (`pctlib.landscape.jobs`: a process pool, Ray tasks under
 # `pctlib run --engine ray`) and every finished point is cached on disk, so a rerun or a finer grid reuses them.
 #
-# *Why this chapter is long (425 lines of source, against ~400 for the others):* it computes curvature and
+# *Why this chapter is long (about 460 lines of source, against ~400 for the others):* it computes curvature and
 # surfaces for every zoo model under two losses and decides the paper's claims; the computations are library calls
 # (`pctlib.landscape`), what is long is the figure code of the spectra and the surface grids.
 

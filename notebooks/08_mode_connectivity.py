@@ -41,7 +41,7 @@
 # most from the endpoints' mean (negative: a barrier). L_a and L_b are the two models *as trained*, each with its
 # own BatchNorm statistics (below: why that is not the path's own value at t = 1).
 #
-# *Why this chapter is long (494 lines of source, against ~400 for the others):* it trains and evaluates two kinds
+# *Why this chapter is long (about 510 lines of source, against ~400 for the others):* it trains and evaluates two kinds
 # of path under two BatchNorm policies and compares them with the paper's Tables 2 and 3; the paths, barriers and
 # curve training are library calls (`pctlib.landscape.connectivity`), the lines are their figures, tables and the
 # claims under each policy.

@@ -31,7 +31,7 @@
 # `pctlib.graphs.modules`, `pctlib.graphs.builder_study`); both modules can be selected in the training and
 # benchmark chapters (`graph_builder: angular | learned`, `preselect: none | fcnn | gbdt`).
 #
-# *Why this chapter is long (518 lines of source, against ~400 for the others):* it holds two studies of the
+# *Why this chapter is long (about 550 lines of source, against ~400 for the others):* it holds two studies of the
 # thesis (a hit classifier and learned graph construction), each trained, measured against what it replaces, and
 # put into the pipeline; the modules live in `pctlib.preselect` and `pctlib.graphs`, the lines are their figures
 # and tables.
