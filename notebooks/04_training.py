@@ -292,6 +292,30 @@ else:
 display_table
 
 # %% [markdown]
+# **The recipe of the reference zoo.** The rule: the recipe with the highest PTT validation purity within the
+# budget of `cpu_budget_s` CPU seconds per model (the target was 0.85 within one hour of the two cores). At equal
+# frames the paper's recipe is far behind: 32 frames per step spend the same frames on 32 times fewer updates, and
+# its StepLR never decays within a short run. `params/zoo.yaml` trains all 20 models alike with the chosen recipe
+# for 4,800 frames each (10× the default zoo's), a documented deviation from the paper's optimisation applied
+# equally to every configuration; the paper's recipe stays in `params/paper.yaml`. The cell below checks the params
+# file against the measurement.
+
+# %%
+import yaml
+
+zoo_params = yaml.safe_load((root / "params" / "zoo.yaml").read_text())["notebooks"]["04_train_run"]["parameters"]
+zoo_recipe = {k: zoo_params.get(k) for k in ("batch_frames", "lr", "cosine_lr", "step_lr", "one_cycle", "optimizer")
+              if zoo_params.get(k) is not None}
+if display_table is not None and "ptt" in set(curves["mode"]):
+    t = tta_table.loc["ptt"]
+    chosen = t[within.name].idxmax()
+    matches = {k: v for k, v in about["recipes"][chosen].items() if k in zoo_recipe} == {
+        k: zoo_recipe[k] for k in about["recipes"][chosen] if k in zoo_recipe}
+    print(f"measured best within {cpu_budget_s:g} CPU s: {chosen} ({t.loc[chosen, within.name]:.3f}); params/zoo.yaml "
+          f"trains {zoo_recipe} for {zoo_params['steps'] * zoo_params['batch_frames']} frames: "
+          + ("the same recipe" if matches else "NOT the measured best recipe"))
+
+# %% [markdown]
 # ## The paper's claims beside ours
 #
 # Paper Sec. 5.1: the validation metrics of all configurations are almost identical, and PAT λ = 50 converges in
