@@ -48,6 +48,7 @@ run_key = "main"  # set by the runner
 convergence_fraction = 0.99  # a run has converged at the first validation step within this fraction of its best
 time_to_accuracy = "benchmarks/results/time_to_accuracy"  # the exported study (benchmarks/time_to_accuracy.py)
 cpu_budget_s = 1200.0  # the budget of CPU seconds per model within which the recipes are ranked
+tie_points = 0.01  # recipes this close to the best purity within the budget count as tied
 dpi = 110
 
 # %%
@@ -293,7 +294,10 @@ display_table
 
 # %% [markdown]
 # **The recipe of the reference zoo.** The rule: the recipe with the highest PTT validation purity within the
-# budget of `cpu_budget_s` CPU seconds per model (the target was 0.85 within one hour of the two cores). At equal
+# budget of `cpu_budget_s` CPU seconds per model (the target was 0.85 within one hour of the two cores); recipes
+# within `tie_points` of the best count as tied (one validation set of 30 frames, whose per-frame purity spreads by
+# 6–8 points, cannot order them), and among tied recipes the one that first reaches 0.85 in the fewest CPU seconds
+# wins. (The tie rule was written after the first measurements showed two recipes 0.3 points apart.) At equal
 # frames the paper's recipe is far behind: 32 frames per step spend the same frames on 32 times fewer updates, and
 # its StepLR never decays within a short run. `params/zoo.yaml` trains all 20 models alike with the chosen recipe
 # for 4,800 frames each (10× the default zoo's), a documented deviation from the paper's optimisation applied
@@ -308,12 +312,16 @@ zoo_recipe = {k: zoo_params.get(k) for k in ("batch_frames", "lr", "cosine_lr", 
               if zoo_params.get(k) is not None}
 if display_table is not None and "ptt" in set(curves["mode"]):
     t = tta_table.loc["ptt"]
-    chosen = t[within.name].idxmax()
+    tied = t[t[within.name] >= t[within.name].max() - tie_points]
+    chosen = tied["cpu_s_to_0.85"].fillna(np.inf).idxmin()
+    print(f"within {tie_points:g} of the best ({t[within.name].max():.3f}): "
+          + ", ".join(f"{r} ({v:.3f}, 0.85 after {c:.0f} CPU s)" for r, v, c in
+                      zip(tied.index, tied[within.name], tied["cpu_s_to_0.85"])))
     matches = {k: v for k, v in about["recipes"][chosen].items() if k in zoo_recipe} == {
         k: zoo_recipe[k] for k in about["recipes"][chosen] if k in zoo_recipe}
-    print(f"measured best within {cpu_budget_s:g} CPU s: {chosen} ({t.loc[chosen, within.name]:.3f}); params/zoo.yaml "
+    print(f"chosen within {cpu_budget_s:g} CPU s: {chosen} ({t.loc[chosen, within.name]:.3f}); params/zoo.yaml "
           f"trains {zoo_recipe} for {zoo_params['steps'] * zoo_params['batch_frames']} frames: "
-          + ("the same recipe" if matches else "NOT the measured best recipe"))
+          + ("the same recipe" if matches else "NOT the chosen recipe"))
 
 # %% [markdown]
 # ## The paper's claims beside ours
