@@ -170,7 +170,7 @@ def _read_hits(path: Path, n_layers: int | None = DEFAULT_N_LAYERS, trust_pickle
                       stacklevel=2)
         try:
             with open(path, "rb") as fh:
-                obj = pickle.load(fh)
+                obj = pickle.load(fh)  # trusted: only reached with trust_pickle=True (refused above otherwise)
         except Exception as exc:
             raise HitFileError(f"{path}: unreadable pickle ({exc})") from None
         if hasattr(obj, "columns"):
