@@ -59,6 +59,8 @@ graph_builder = "angular"  # one of: angular, learned
 preselect = "none"  # one of: none, fcnn, gbdt
 module_primaries = 2000  # per phantom: the hits the classifier / embedding learn from (pctlib.training.data.graph_setup)
 run_root = ""  # the run folders' parent, relative to the project; empty: runs/<params>/04_train_run/<key>/train
+data_dir = ""  # hits and graph caches, relative to the project; empty: data/
+resume_on_other_cpus = False  # resume a run on training hits simulated again on another CPU (same seeds, other rounding)
 
 # %%
 import hashlib
@@ -77,7 +79,7 @@ from pctlib.zoo import expand_models
 
 torch.set_num_threads(threads)
 root = find_project_root(Path(results_dir).resolve())
-data_root = root / "data"
+data_root = root / (data_dir or "data")
 tr_spec = DataSpec("train", tuple(phantoms), train_primaries, data_seed, primaries_per_frame)
 va_spec = DataSpec("val", tuple(phantoms), val_primaries, data_seed + 1, primaries_per_frame)
 # angular graphs without a classifier (the paper's), or those of a learned graph builder / hit classifier, trained
@@ -102,8 +104,16 @@ if graph_cfg.uses_modules:  # recorded only when used, so that the reference run
     data_info["graph"] = graph_cfg.to_dict()
 
 
+# simulated hits are byte-identical on one CPU, not across CPUs (vectorised kernels round differently): a run trained
+# over several machines (the reference zoo: a background job over days) ships its validation hits (data_root) and
+# simulates its training hits again on each machine; its folder is then named by the data's specification, and
+# data_history.json in it records which steps saw which machine's training hits
+machine_dependent = ("train_data",) if resume_on_other_cpus else ()
+
+
 def run_folder(cfg):
-    blob = json.dumps({"cfg": cfg.to_dict(), **data_info}, sort_keys=True, default=str)
+    named_by = {k: v for k, v in data_info.items() if k not in machine_dependent}
+    blob = json.dumps({"cfg": cfg.to_dict(), **named_by}, sort_keys=True, default=str)
     parent = root / run_root if run_root else root / "runs" / params_name / "04_train_run" / run_key / "train"
     return (parent / f"{cfg.mode}_lam{cfg.lam:g}_seed{cfg.seed}_{hashlib.sha256(blob.encode()).hexdigest()[:10]}")
 
@@ -114,7 +124,7 @@ print(f"{len(train_frames)} training frames, {len(val_frames)} validation frames
 
 # %%
 bests = train_many(configs, train_frames, val_frames, run_dirs, norm, data_info=data_info, device=device,
-                   workers=assign_workers)
+                   workers=assign_workers, machine_dependent=machine_dependent)
 out = results_folder(results_dir)
 rows = []
 for cfg, run_dir, best in zip(configs, run_dirs, bests):

@@ -1,6 +1,7 @@
 """Training: one smoke step per configuration, gradients, resume = uninterrupted, config mismatch, BatchNorm."""
 
 import csv
+import json
 
 import pytest
 import torch
@@ -144,3 +145,35 @@ def test_the_loss_falls_over_a_few_steps_on_a_fixed_small_set(data, tmp_path, mo
     from pctlib.training.loop import load_model
     after = evaluate(load_model(tmp_path / "last.pt"), fixed, cfg)["loss"]
     assert after < 0.8 * before, (before, after)
+
+
+def test_a_run_resumes_on_training_hits_simulated_again_on_another_cpu(data, tmp_path):
+    """Hits are byte-identical per CPU only: a run named ``machine_dependent`` resumes on other training hits (their
+    identity differs, nothing else may), keeps the input normalisation it started with, and records which steps saw
+    which hits; it ends where an uninterrupted run on the same frames ends."""
+    from pctlib.training.loop import train_many
+
+    tr, va, norm = data
+    cfg = TrainConfig(mode="ptt", steps=4, batch_frames=2, eval_every=2, max_val_frames=2)
+    info = {"train": {"primaries": 120}, "train_data": ["hits-of-cpu-a"], "val_data": ["shipped"]}
+    other = {**info, "train_data": ["hits-of-cpu-b"]}
+    shifted = {"x_mean": [m + 1.0 for m in norm["x_mean"]], "x_std": norm["x_std"]}  # cpu b's statistics
+    train_many([cfg], tr, va, [tmp_path / "a"], norm, info, progress=False, machine_dependent=("train_data",))
+    b = tmp_path / "b"
+    train_many([cfg], tr, va, [b], norm, info, progress=False, stop_after=2, machine_dependent=("train_data",))
+    with pytest.raises(TrainError, match="hits-of-cpu-a.* in the folder"):  # not without saying so
+        train_many([cfg], tr, va, [b], shifted, other, progress=False)
+    for changed in ({**other, "val_data": ["other"]}, {**other, "train": {"primaries": 60}}):
+        with pytest.raises(TrainError, match="another configuration"):  # anything else still refused
+            train_many([cfg], tr, va, [b], shifted, changed, progress=False, machine_dependent=("train_data",))
+    train_many([cfg], tr, va, [b], shifted, other, progress=False, machine_dependent=("train_data",))
+    history = json.loads((b / "data_history.json").read_text())
+    assert [(h["step"], h["train_data"]) for h in history] == [(0, ["hits-of-cpu-a"]), (2, ["hits-of-cpu-b"])]
+    assert all(h["cpu"] for h in history)
+    ck_a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    ck_b = torch.load(b / "last.pt", weights_only=True)
+    assert ck_b["normalization"] == norm and ck_b["step"] == 4
+    for k in ck_a["model"]:
+        assert torch.equal(ck_a["model"][k], ck_b["model"][k]), k
+    # the folder's record keeps the first request: a second resume on cpu a's hits adds a segment, not a refusal
+    assert json.loads((b / "config.json").read_text())["data"]["train_data"] == ["hits-of-cpu-a"]

@@ -87,18 +87,54 @@ def check_run_folder(run_dir: str | Path, config: TrainConfig, data_specs: dict 
                          "use another folder or delete this one")
 
 
-def _check_config(run_dir: Path, config: TrainConfig, extra: dict) -> None:
+def _check_config(run_dir: Path, config: TrainConfig, extra: dict, machine_dependent: tuple[str, ...] = ()) -> dict:
+    """Refuse a folder that holds another request; write the request into a new one. ``machine_dependent``: keys of
+    ``extra["data"]`` (e.g. ``train_data``, the content hashes of hits simulated again on each machine) that may
+    differ from the recorded ones; returns those that do, with the values of this call."""
     path = run_dir / "config.json"
     want = {"train": config.to_dict(), **extra}
-    if path.is_file():
-        have = json.loads(path.read_text())
-        detail = _differences(have, want, set(have) | set(want))
-        if detail:
-            raise TrainError(f"{run_dir} holds a run with another configuration ({'; '.join(detail)}); "
-                             "use another folder or delete this one")
-    else:
+    if not path.is_file():
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, want)
+        return {}
+    have = json.loads(path.read_text())
+    have_data, want_data = dict(have.get("data") or {}), dict(json.loads(json.dumps(want.get("data") or {},
+                                                                                     default=str)))
+    changed = {k: want_data[k] for k in machine_dependent if k in want_data and have_data.get(k) != want_data[k]}
+    for k in changed:
+        want_data[k] = have_data.get(k)
+    detail = _differences(have, {**want, "data": want_data} if "data" in want else want, set(have) | set(want))
+    if detail:
+        raise TrainError(f"{run_dir} holds a run with another configuration ({'; '.join(detail)}); "
+                         "use another folder or delete this one")
+    return changed
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``; the platform's processor string elsewhere)."""
+    import platform
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def record_data_segment(run_dir: Path, step: int, data: dict) -> None:
+    """Append to ``run_dir/data_history.json`` that training from ``step`` on used ``data`` (the machine-dependent
+    identities of this machine) on this CPU: a run resumed on other machines says which steps saw which hits."""
+    path = run_dir / "data_history.json"
+    history = json.loads(path.read_text()) if path.is_file() else []
+    entry = {"step": int(step), "cpu": cpu_name(), **json.loads(json.dumps(data, default=str))}
+    if history and {k: v for k, v in history[-1].items() if k != "step"} == {k: v for k, v in entry.items()
+                                                                           if k != "step"}:
+        return  # the same data on the same CPU as the segment before: nothing new
+    if history and history[-1]["step"] == step:
+        history.pop()  # a segment that trained nothing before it was resumed elsewhere
+    history.append(entry)
+    write_json_atomic(path, history)
 
 
 def _save(path: Path, obj: dict) -> None:

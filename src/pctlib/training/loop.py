@@ -34,7 +34,7 @@ from ..tracks.metrics import edge_metrics
 from .batchnorm import recalibrate_batchnorm
 # the rooms of a training, re-exported here where every caller has always found them
 from .checkpoint import (_check_config, _rng_state, _save, _set_rng_state, check_run_folder,  # noqa: F401
-                         load_checkpoint, load_model)
+                         load_checkpoint, load_model, record_data_segment)
 from .config import LAMBDA_SCOPES, OPTIMIZERS, TrainConfig, TrainError  # noqa: F401
 from .step import frame_loss, frame_step, frame_steps, pass_steps  # noqa: F401
 from .validation import evaluate, evaluate_many, settled_validation, validation_indices  # noqa: F401
@@ -170,7 +170,7 @@ def make_optimizer(config: TrainConfig, params) -> tuple[torch.optim.Optimizer, 
 def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: list[str | Path],
                normalization: dict | None = None, data_info: dict | None = None, progress: bool = True,
                stop_after: int | None = None, device: str | None = "cpu", max_seconds: float | None = None,
-               workers: int = 1, easy_frames=None) -> list[dict]:
+               workers: int = 1, easy_frames=None, machine_dependent: tuple[str, ...] = ()) -> list[dict]:
     """Train (or resume) several models in one process, each in its own run folder exactly as :func:`train` writes
     it; returns their best validation metrics. Every step loads each frame once for all models, encodes its edges
     once, solves all models' assignments in one call and back-propagates all losses together; each model keeps
@@ -178,7 +178,11 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
     (:func:`check_together`); the result of each equals a separate :func:`train` with the same configuration
     (tested). Memory grows with the number of models (every model's activations of one frame are held until the
     joint backward pass). ``easy_frames``: the frames of the first ``curriculum_steps`` steps (a density
-    curriculum); needed exactly when ``curriculum_steps`` > 0."""
+    curriculum); needed exactly when ``curriculum_steps`` > 0. ``machine_dependent``: keys of ``data_info`` whose
+    values may differ from those of the folder's first request (training hits simulated again on another CPU, the
+    same seeds and configuration but other rounding); a resume with other values goes on, the models keeping their
+    recorded input normalisation, and each run's ``data_history.json`` records from which step which values held
+    (and on which CPU)."""
     configs = list(configs)
     run_dirs = [Path(d) for d in run_dirs]
     if len(configs) != len(run_dirs):
@@ -190,12 +194,16 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
         raise TrainError("training and validation sets must not be empty")
     if configs[0].curriculum_steps and not (easy_frames is not None and len(easy_frames)):
         raise TrainError("curriculum_steps > 0 needs the curriculum's frames (easy_frames)")
-    for c, d in zip(configs, run_dirs):
-        _check_config(d, c, {"data": data_info or {}})
+    changed = [_check_config(d, c, {"data": data_info or {}}, machine_dependent) for c, d in zip(configs, run_dirs)]
     keep_freed_memory()
     norm = normalization or {}
     dev = resolve_device(device)
     runs = [_Run(c, d, norm, dev) for c, d in zip(configs, run_dirs)]
+    if machine_dependent:
+        for r, ch in zip(runs, changed):
+            if ch and r.start:  # resumed on other hits: the model keeps the normalisation it was trained with
+                r.norm = load_checkpoint(r.last)["normalization"]
+            record_data_segment(r.dir, r.start, {k: (data_info or {}).get(k) for k in machine_dependent})
     first = configs[0]
     gen = torch.Generator().manual_seed(_sampler_seed(first))
     if len({r.start for r in runs}) > 1:
@@ -210,9 +218,10 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
                   f"training those to step {ahead} first", flush=True)
         del runs
         train_many([configs[k] for k in behind], train_frames, val_frames, [run_dirs[k] for k in behind],
-                   normalization, data_info, progress, ahead - lowest, device, None, workers, easy_frames)
+                   normalization, data_info, progress, ahead - lowest, device, None, workers, easy_frames,
+                   machine_dependent)
         return train_many(configs, train_frames, val_frames, run_dirs, normalization, data_info, progress,
-                          stop_after, device, max_seconds, workers, easy_frames)
+                          stop_after, device, max_seconds, workers, easy_frames, machine_dependent)
     start = runs[0].start
     if start:
         states = [r.rng["sampler"] for r in runs]
