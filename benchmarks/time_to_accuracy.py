@@ -241,11 +241,10 @@ def main() -> None:
 
 def export(out: Path, dest: Path, summary, args) -> None:
     """The measured curves and the summary as plain CSV, and how they were measured (about.json)."""
-    import platform
-
     import pandas as pd
 
     from pctlib.fileio import write_bytes_atomic, write_json_atomic
+    from pctlib.machine import cpu_name
 
     curves = []
     for run_dir in sorted(p for p in out.iterdir() if p.is_dir() and (p / "timing.csv").is_file()):
@@ -254,13 +253,12 @@ def export(out: Path, dest: Path, summary, args) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(dest / "curves.csv", pd.DataFrame(curves).to_csv(index=False).encode())
     write_bytes_atomic(dest / "summary.csv", summary.to_csv(index=False).encode())
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
     write_json_atomic(dest / "about.json", {
         "command": "benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]),
         "threads": args.threads, "jobs": args.jobs, "horizon_frames": args.horizon_frames,
         "eval_frames": args.eval_frames, "train_primaries": args.train_primaries,
         "val_primaries": args.val_primaries, "recipes": {k: RECIPES[k] for k in sorted({c["recipe"] for c in curves})},
-        "cpu": cpu or platform.processor(), "cores": os.cpu_count(),
+        "cpu": cpu_name(), "cores": os.cpu_count(),
         "gpu_reference_purity": GPU_REFERENCE_PURITY})
     print(f"exported {len(curves)} validations of {len({(c['recipe'], c['mode']) for c in curves})} runs to {dest}")
 

@@ -337,13 +337,17 @@ def test_released_cka_protocol_against_brute_force_hsic_of_every_layer_pair(data
 
 
 def test_hsic_from_features_equals_the_u_statistic():
-    from pctlib.landscape.similarity import _LinearTerms, hsic_linear
+    from pctlib.landscape.similarity import _BlockTerms
 
     rng = np.random.default_rng(2)
     x = rng.standard_normal((9, 3)) + 2.0
     y = x @ rng.standard_normal((3, 4)) + rng.standard_normal((9, 4))
-    got = hsic_linear(_LinearTerms(torch.as_tensor(x)), _LinearTerms(torch.as_tensor(y)))
-    assert got == pytest.approx(brute_hsic(x, y), rel=1e-10)
-    assert got == pytest.approx(hsic_unbiased(gram(x), gram(y)), rel=1e-10)
+    z = rng.standard_normal((9, 2))
+    tx, ty = _BlockTerms([torch.as_tensor(x), torch.as_tensor(z)]), _BlockTerms([torch.as_tensor(y)])
+    cross = tx.cross_hsic(ty)  # (layers of tx) x (layers of ty), from the features alone
+    assert cross.shape == (2, 1)
+    assert cross[0, 0] == pytest.approx(brute_hsic(x, y), rel=1e-10)
+    assert cross[1, 0] == pytest.approx(hsic_unbiased(gram(z), gram(y)), rel=1e-10)
+    assert tx.self_hsic == pytest.approx([brute_hsic(x, x), brute_hsic(z, z)], rel=1e-10)
     with pytest.raises(SimilarityError, match="at least 4"):
-        hsic_linear(_LinearTerms(torch.as_tensor(x[:3])), _LinearTerms(torch.as_tensor(y[:3])))
+        _BlockTerms([torch.as_tensor(x[:3])])

@@ -365,25 +365,6 @@ def check_choices(name: str, values, allowed) -> None:
         raise ConnectivityError(f"parameter {name}: {list(values)!r}; each must be one of {allowed}, at least one")
 
 
-def low_loss_verdict(ratio: float, curve_frames: int, agree_below: float = 1.5) -> str:
-    """The verdict on "a low-loss curve exists" from a path's maximum over its endpoints' loss (as trained):
-    agree at most ``agree_below``; above it "disagree" only if the curve was trained on at least the paper's
-    ``PAPER_CURVE_FRAMES`` (a shortened optimisation that has not found one says nothing about existence), else
-    "cannot tell"; NaN: "cannot tell"."""
-    if not np.isfinite(ratio):
-        return "cannot tell"
-    if ratio <= agree_below:
-        return "agree"
-    return "disagree" if curve_frames >= PAPER_CURVE_FRAMES else "cannot tell"
-
-
-def high_barrier_verdict(ratio: float, agree_above: float = 2.0, disagree_below: float = 1.5) -> str:
-    """The verdict on "the path has a high barrier": agree from ``agree_above`` times the endpoints' loss,
-    disagree below ``disagree_below``, "cannot tell" in between or for NaN."""
-    return ("cannot tell" if not np.isfinite(ratio) else "agree" if ratio >= agree_above else
-            "disagree" if ratio < disagree_below else "cannot tell")
-
-
 def select_pairs(models: list[tuple[str, int, str]], across: str = "matched") -> list[tuple[int, int, str]]:
     """The pairs of a zoo to join: ``models`` as (configuration, seed, mode) in zoo order. Every two seeds of one
     configuration (``"within configuration"``, in zoo order), and PTT ↔ PAT pairs (``"PTT ↔ PAT"``, the PTT model

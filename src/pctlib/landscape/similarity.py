@@ -359,8 +359,6 @@ def pair_tables(labels: list[str], models: list, frames: list, layers=LAYERS, ro
     cka) and (model_a, model_b, d, q_a, q_b, d_min, d_max, d_norm, d_active). The models' views (the forward
     passes, the costly part) and then the pairs run as independent jobs in parallel (``landscape.jobs``), each
     cached (views per model, frames and settings; pairs per the two views, minibatch size and seed)."""
-    import pandas as pd
-
     from .jobs import map_jobs
 
     if len(set(labels)) != len(labels) or len(labels) != len(models):
@@ -394,8 +392,6 @@ def combination_tests(values, groups, order: list[str] | None = None, resamples:
     p-value (``resamples``) and Holm's adjustment over all tests of the table. Groups with fewer than 2 values are
     left out. The values of one group share models (a model is in several pairs), so they are not independent:
     the p-values are indicative, and :func:`seed_bootstrap` gives the robust check."""
-    import pandas as pd
-
     values, groups = np.asarray(values, float), np.asarray(groups)
     order = order or list(dict.fromkeys(groups.tolist()))
     usable = [g for g in order if (groups == g).sum() >= 2]
@@ -503,21 +499,12 @@ def module_layers(model: torch.nn.Module, module: str) -> list[str]:
     return [f"{module}.{n}" for n, m in root.named_modules() if n and not list(m.children())]
 
 
-class _LinearTerms:
-    """What the unbiased HSIC of a linear kernel needs of one minibatch's features X (n x p), with K = X Xᵀ and
-    its diagonal set to zero: X itself, a_i = |x_i|², the row sums r = K1 = X (Xᵀ1) − a and the total 1ᵀK1."""
-
-    def __init__(self, x: torch.Tensor):
-        self.x = x.to(torch.float64)
-        self.a = (self.x * self.x).sum(1)
-        col = self.x.sum(0)
-        self.r = self.x @ col - self.a
-        self.total = float(col @ col - self.a.sum())
-
-
 class _BlockTerms:
-    """:class:`_LinearTerms` of several layers' features of the same minibatch at once (the layers side by side
-    in one matrix), so that the HSIC of every pair of layers of two models is a few matrix products."""
+    """What the unbiased HSIC of linear kernels needs of several layers' features of one minibatch (the layers
+    side by side in one matrix), so that the HSIC of every pair of layers of two models is a few matrix products.
+    Per layer with features X (n x p), K = X Xᵀ with its diagonal set to zero: a_i = |x_i|², the row sums
+    r = K1 = X (Xᵀ1) − a and the total 1ᵀK1; then Σ K∘L = ‖XᵀY‖²_F − a·b and 1ᵀK L 1 = r_K·r_L, so the cost is
+    n p q instead of n² (p + q), without n x n matrices."""
 
     def __init__(self, xs: list[torch.Tensor]):
         xs = [x.to(torch.float64) for x in xs]
@@ -547,17 +534,6 @@ class _BlockTerms:
         value = (frob - (self.a @ other.a.T).numpy() + np.outer(self.total.numpy(), other.total.numpy())
                  / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * (self.r @ other.r.T).numpy())
         return value / (n * (n - 3))
-
-
-def hsic_linear(tx: "_LinearTerms", ty: "_LinearTerms") -> float:
-    """HSIC₁ (module docstring) of two linear kernels from their features, without n x n matrices:
-    Σ K∘L = ‖XᵀY‖²_F − a·b, 1ᵀK L 1 = r_K·r_L, so the cost is n p q instead of n² (p + q)."""
-    n = tx.x.shape[0]
-    if n < 4:
-        raise SimilarityError(f"the unbiased HSIC estimator needs at least 4 rows, got {n}")
-    kl = float(torch.sum((tx.x.T @ ty.x) ** 2) - tx.a @ ty.a)
-    value = kl + tx.total * ty.total / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * float(tx.r @ ty.r)
-    return value / (n * (n - 3))
 
 
 @torch.no_grad()
@@ -592,18 +568,16 @@ def released_activations(model: torch.nn.Module, frames: list, rows_cap: int = 8
 
 
 def released_cka(model_a, model_b, frames: list | None = None, rows_cap: int = 80 * 1024, batch: int = 1024,
-                 repeats: int = 5, seed: int = 0) -> dict[str, "pd.DataFrame"]:
+                 repeats: int = 5, seed: int = 0) -> dict[str, pd.DataFrame]:
     """CKA as the released code computes it (paper App. D as implemented): per frame, both models in eval mode,
     the outputs of every leaf layer of each module (:func:`module_layers`; layers that do not run, such as the
     first linear layer of φ_R1 whose product is computed without calling it, are left out), the first
     ``rows_cap`` rows (80 x 1,024) of each; ``repeats`` times a shuffle of those rows into minibatches of
     ``batch`` within the frame (the remainder dropped), and for every pair (layer i of a, layer j of b) of a
-    module the unbiased HSIC sums (:func:`hsic_linear`) accumulated over all minibatches of all frames. Returns
+    module the unbiased HSIC sums (:class:`_BlockTerms`) accumulated over all minibatches of all frames. Returns
     per module the table CKA[i, j] (rows: the layers of a that ran, columns: those of b; the released figures show
     the mean over all its entries); NaN where no minibatch was full. ``model_a`` / ``model_b``: models (with
     ``frames``) or their :func:`released_activations` on the same frames."""
-    import pandas as pd
-
     acts_a = model_a if isinstance(model_a, list) else released_activations(model_a, frames, rows_cap)
     acts_b = model_b if isinstance(model_b, list) else released_activations(model_b, frames, rows_cap)
     if len(acts_a) != len(acts_b):

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..fileio import write_bytes_atomic, write_json_atomic
+from ..machine import cpu_name
 from ..models.interaction_network import EdgeScorer, ModelConfig
 from .config import TrainConfig, TrainError
 
@@ -108,18 +109,6 @@ def _check_config(run_dir: Path, config: TrainConfig, extra: dict, machine_depen
         raise TrainError(f"{run_dir} holds a run with another configuration ({'; '.join(detail)}); "
                          "use another folder or delete this one")
     return changed
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux ``/proc/cpuinfo``; the platform's processor string elsewhere)."""
-    import platform
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def record_data_segment(run_dir: Path, step: int, data: dict) -> None:
