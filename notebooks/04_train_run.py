@@ -61,6 +61,7 @@ module_primaries = 2000  # per phantom: the hits the classifier / embedding lear
 run_root = ""  # the run folders' parent, relative to the project; empty: runs/<params>/04_train_run/<key>/train
 data_dir = ""  # hits and graph caches, relative to the project; empty: data/
 resume_on_other_cpus = False  # resume a run on training hits simulated again on another CPU (same seeds, other rounding)
+cached_train_frames = 256  # per phantom: training frames kept unpacked in memory (a 100 p+/F frame takes ~15 MB)
 
 # %%
 import hashlib
@@ -86,7 +87,7 @@ va_spec = DataSpec("val", tuple(phantoms), val_primaries, data_seed + 1, primari
 # once on their own hits (chapter 09 studies them)
 graph_cfg, modules = graph_setup(data_root, graph_builder, preselect, tuple(phantoms), primaries_per_frame,
                                  module_primaries)
-train_frames = prepare(tr_spec, data_root, graph=graph_cfg, modules=modules)
+train_frames = prepare(tr_spec, data_root, graph=graph_cfg, modules=modules, max_cached=cached_train_frames)
 val_frames = prepare(va_spec, data_root, graph=graph_cfg, modules=modules)
 norm = feature_statistics(train_frames)
 wanted = expand_models(models) if models else [(mode, lam, seed)]
