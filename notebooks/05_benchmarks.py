@@ -107,12 +107,21 @@ table = per_seed.groupby(["algorithm", "primaries_per_frame", "phantom_mm"]).agg
     seeds=("seed", "nunique")).reset_index()
 table["primary_track_share"] = table.primary_track_share / table.tracks_filtered
 table = table.drop(columns="tracks_filtered")
+# the standard error over test frames of each cell's purity and efficiency: the spread over frames of the per-frame
+# mean over seeds, over √frames (the test set's own noise, beside the seeds' spread in the *_std columns)
+frame_means = frames.groupby(["algorithm", "primaries_per_frame", "phantom_mm", "frame"])[
+    ["purity", "efficiency"]].mean()
+frame_se = frame_means.groupby(["algorithm", "primaries_per_frame", "phantom_mm"]).agg(
+    purity_se=("purity", "sem"), efficiency_se=("efficiency", "sem"), test_frames=("purity", "count")).reset_index()
+table = table.merge(frame_se, on=["algorithm", "primaries_per_frame", "phantom_mm"], how="left")
 save_table(table, results_dir, "table1")
 
 # %% [markdown]
 # ## Table 1, ours beside the paper's
 #
-# Purity / efficiency in %, mean over seeds (± std where there are several). The paper's values are from GATE data
+# Purity / efficiency in %, mean over seeds (± their std where there are several), and in brackets the standard
+# error over the test frames of the purity and of the efficiency (the test set's own noise: the spread over frames of
+# the per-frame seed mean, over √frames). The paper's values are from GATE data (10,000 test primaries per phantom)
 # and models trained for 10,000 steps of 32 frames; ours from our simulation and the chosen params set.
 #
 # **Two definitions.** The columns `purity` and `efficiency` follow the paper as its released code computes them
@@ -143,7 +152,10 @@ ph_index = {100.0: 0, 150.0: 1, 200.0: 2}
 def cell(r, p="purity", e="efficiency"):
     s = f"{100 * r[p]:.1f} / {100 * r[e]:.1f}"
     std = r[f"{p}_std"]
-    return s + (f" (±{100 * std:.1f})" if r.seeds > 1 and not np.isnan(std) else "")
+    s += f" (±{100 * std:.1f})" if r.seeds > 1 and not np.isnan(std) else ""
+    if p == "purity":
+        s += f" [SE {100 * r.purity_se:.1f}, {100 * r.efficiency_se:.1f}]"
+    return s
 
 
 show = table.copy()
@@ -153,6 +165,13 @@ show["paper"] = [("{:.1f} / {:.1f}".format(*paper[(a, n)][ph_index[t]]) if (a, n
                   else "") for a, n, t in zip(show.algorithm, show.primaries_per_frame, show.phantom_mm)]
 pivot = show.pivot_table(index=["primaries_per_frame", "algorithm"], columns="phantom_mm",
                          values=["ours", "paper", "ours, all tracks / clean"], aggfunc="first")
+noisy = table[table.purity_se > 0.01]
+print(f"test frames per cell: {table.test_frames.min()}-{table.test_frames.max()}; purity standard error over "
+      f"frames {100 * table.purity_se.min():.2f}-{100 * table.purity_se.max():.2f} points; "
+      + (f"{len(noisy)} of {len(table)} cells above 1 point (a larger test_primaries narrows them): "
+         + ", ".join(f"{a} {n} p+/F {t:.0f} mm" for a, n, t in zip(noisy.algorithm, noisy.primaries_per_frame,
+                                                                    noisy.phantom_mm))
+         if len(noisy) else "every cell within 1 point"))
 pivot
 
 # %% [markdown]
