@@ -53,6 +53,8 @@ bn_frames = 16  # BatchNorm statistics recomputed over this many training frames
 models = []  # several models trained together: [{mode, lam, seeds: [...]}, ...]; empty: the one of mode/lam/seed
 frames_per_pass = 1  # frames scored in one pass (GPUs); 1: frame by frame, each its own BatchNorm batch
 assign_workers = 1  # threads solving the assignments of a pass (keeps a GPU fed on a many-core host)
+# models trained together scored as one network (pctlib.models.stacked; auto: on a GPU, where it is faster)
+stack_models = "auto"  # one of: auto, yes, no
 threads = 2
 device = "auto"  # auto: a GPU when there is one
 graph_builder = "angular"  # one of: angular, learned
@@ -125,7 +127,8 @@ print(f"{len(train_frames)} training frames, {len(val_frames)} validation frames
 
 # %%
 bests = train_many(configs, train_frames, val_frames, run_dirs, norm, data_info=data_info, device=device,
-                   workers=assign_workers, machine_dependent=machine_dependent)
+                   workers=assign_workers, machine_dependent=machine_dependent,
+                   stack_models={"auto": "auto", "yes": True, "no": False}[stack_models])
 out = results_folder(results_dir)
 rows = []
 for cfg, run_dir, best in zip(configs, run_dirs, bests):

@@ -184,3 +184,46 @@ def test_cosine_learning_rate_follows_the_formula_and_resumes(data, tmp_path):
     with pytest.raises(TrainError, match="cannot both"):
         train(TrainConfig(steps=2, batch_frames=1, eval_every=1, step_lr=True, cosine_lr=True), tr, va,
               tmp_path / "c", norm, progress=False)
+
+
+def test_models_trained_as_one_network_equal_the_models_trained_side_by_side(data, tmp_path):
+    """``stack_models=True`` (one block-diagonal network, ``models.stacked``; the default on CUDA) trains what the
+    side-by-side models train: the same function (scores of every trained model on training and validation frames),
+    the same weights wherever the loss determines them, and the same metrics, to float rounding."""
+    from pctlib.training.checkpoint import load_model
+
+    tr, va, norm = data
+    cfgs = configs()
+    side = [tmp_path / f"side{k}" for k in range(len(cfgs))]
+    one = [tmp_path / f"one{k}" for k in range(len(cfgs))]
+    best_side = train_many(cfgs, tr, va, side, norm, progress=False, stack_models=False)
+    best_one = train_many(cfgs, tr, va, one, norm, progress=False, stack_models=True)
+    for k in range(len(cfgs)):
+        ma, mb = load_model(side[k] / "last.pt"), load_model(one[k] / "last.pt")
+        with torch.no_grad():
+            for g in [tr[0], tr[1], va[0]]:
+                torch.testing.assert_close(mb.logits(g.x, g.edge_index, g.edge_u), ma.logits(g.x, g.edge_index,
+                                           g.edge_u), rtol=1e-3, atol=1e-3, msg=f"model {k}")
+        # weights are compared where the loss sees them: directions that a BatchNorm after them removes (the
+        # biases of linear layers, shifted in step with the running means; phi_R1's encoding columns of the lowest
+        # frequencies, cos(w u / s) ≈ 1 on every edge) have gradients 0 up to rounding, which RMSProp divides by
+        # their own tiny running average into steps of the learning rate's size; separate runs with other thread
+        # counts differ there too. The scores above show that the function is the same
+        a, b = weights(side[k]), weights(one[k])
+        compared = [n for n in a if not ((".lin" in n and n.endswith(".bias") and n != "phi_r2.lin2.bias")
+                                         or n.endswith("running_mean"))]
+        assert {"phi_r1.rest.lin1.weight", "phi_o.bn0.running_var", "phi_r2.lin2.bias"} <= set(compared)
+        for name in compared:
+            want, got = a[name].float(), b[name].float()
+            if name == "phi_r1.lin0.weight":
+                want, got = want[:, :2 * 8], got[:, :2 * 8]  # the node-feature columns
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5, msg=f"{k} {name}")
+        assert best_one[k]["purity"] == pytest.approx(best_side[k]["purity"], abs=1e-9)
+        rows_a = (side[k] / "metrics.csv").read_text().splitlines()
+        rows_b = (one[k] / "metrics.csv").read_text().splitlines()
+        assert len(rows_a) == len(rows_b) == 1 + 4 + 2
+        for ra, rb in zip(rows_a[1:], rows_b[1:]):
+            va_, vb_ = (np.array([float(x) if x else np.nan for x in r.split(",")[2:]]) for r in (ra, rb))
+            assert np.allclose(va_, vb_, rtol=1e-4, equal_nan=True), (ra, rb)
+    with pytest.raises(TrainError, match="stack_models must be"):
+        train_many(cfgs, tr, va, [tmp_path / f"x{k}" for k in range(3)], norm, progress=False, stack_models="yes")

@@ -170,7 +170,8 @@ def make_optimizer(config: TrainConfig, params) -> tuple[torch.optim.Optimizer, 
 def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: list[str | Path],
                normalization: dict | None = None, data_info: dict | None = None, progress: bool = True,
                stop_after: int | None = None, device: str | None = "cpu", max_seconds: float | None = None,
-               workers: int = 1, easy_frames=None, machine_dependent: tuple[str, ...] = ()) -> list[dict]:
+               workers: int = 1, easy_frames=None, machine_dependent: tuple[str, ...] = (),
+               stack_models: bool | str = "auto") -> list[dict]:
     """Train (or resume) several models in one process, each in its own run folder exactly as :func:`train` writes
     it; returns their best validation metrics. Every step loads each frame once for all models, encodes its edges
     once, solves all models' assignments in one call and back-propagates all losses together; each model keeps
@@ -182,7 +183,10 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
     values may differ from those of the folder's first request (training hits simulated again on another CPU, the
     same seeds and configuration but other rounding); a resume with other values goes on, the models keeping their
     recorded input normalisation, and each run's ``data_history.json`` records from which step which values held
-    (and on which CPU)."""
+    (and on which CPU). ``stack_models``: score the models as one network (``models.stacked``: equal to float
+    rounding; True, False, or ``"auto"``: on CUDA devices, where it is faster)."""
+    if stack_models not in (True, False, "auto"):
+        raise TrainError(f"stack_models must be True, False or 'auto', got {stack_models!r}")
     configs = list(configs)
     run_dirs = [Path(d) for d in run_dirs]
     if len(configs) != len(run_dirs):
@@ -199,6 +203,11 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
     norm = normalization or {}
     dev = resolve_device(device)
     runs = [_Run(c, d, norm, dev) for c, d in zip(configs, run_dirs)]
+    stack = len(runs) > 1 and (stack_models is True or (stack_models == "auto" and dev.type == "cuda"))
+    if stack and len({c.model for c in configs}) > 1:
+        if stack_models is True:
+            raise TrainError("stack_models=True needs one model architecture (ModelConfig) for all models")
+        stack = False
     if machine_dependent:
         for r, ch in zip(runs, changed):
             if ch and r.start:  # resumed on other hits: the model keeps the normalisation it was trained with
@@ -219,9 +228,9 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
         del runs
         train_many([configs[k] for k in behind], train_frames, val_frames, [run_dirs[k] for k in behind],
                    normalization, data_info, progress, ahead - lowest, device, None, workers, easy_frames,
-                   machine_dependent)
+                   machine_dependent, stack_models)
         return train_many(configs, train_frames, val_frames, run_dirs, normalization, data_info, progress,
-                          stop_after, device, max_seconds, workers, easy_frames, machine_dependent)
+                          stop_after, device, max_seconds, workers, easy_frames, machine_dependent, stack_models)
     start = runs[0].start
     if start:
         states = [r.rng["sampler"] for r in runs]
@@ -254,7 +263,7 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
             per_pass = first.frames_per_pass
             for p0 in range(0, n_batch, per_pass):
                 frames = [pool[i].to(dev) for i in idx[p0:p0 + per_pass]]
-                results = pass_steps(models, frames, configs, loss_scale=1.0 / n_batch, workers=workers)
+                results = pass_steps(models, frames, configs, loss_scale=1.0 / n_batch, workers=workers, stack=stack)
                 sum(loss / n_batch for per_frame in results for loss, _, _ in per_frame).backward()
                 for g, per_frame in zip(frames, results):
                     truth = g.y.cpu().numpy()
@@ -276,7 +285,7 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
                 v0 = time.process_time()
                 step_cpu = v0 - cpu0 - val_cpu
                 recalibrate_batchnorm(models, bn_subset)
-                vals = evaluate_many(models, val_subset, configs, workers=workers)
+                vals = evaluate_many(models, val_subset, configs, workers=workers, stack=stack)
                 val_cpu += time.process_time() - v0
                 for r, val in zip(runs, vals):
                     r.writer.writerow({"step": step, "split": "val", **val})

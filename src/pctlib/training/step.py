@@ -26,21 +26,22 @@ def frame_step(model: EdgeScorer, g, config: TrainConfig, loss_scale: float = 1.
 
 
 def frame_steps(models: list[EdgeScorer], g, configs: list[TrainConfig], loss_scale: float = 1.0,
-                workers: int = 1) -> list[tuple[torch.Tensor, torch.Tensor, np.ndarray]]:
+                workers: int = 1, stack: bool = False) -> list[tuple[torch.Tensor, torch.Tensor, np.ndarray]]:
     """:func:`frame_step` of several models on the same frame: the frame's features are standardised by each
     model, its edge encoding (sin/cos) is computed once for all models (one model: fused with the product), and
     the assignments of all models are solved in one call (PTT's for the metrics, PAT's with blackbox gradients)."""
-    return pass_steps(models, [g], configs, loss_scale, workers)[0]
+    return pass_steps(models, [g], configs, loss_scale, workers, stack)[0]
 
 
 def pass_steps(models: list[EdgeScorer], frames: list, configs: list[TrainConfig], loss_scale: float = 1.0,
-               workers: int = 1) -> list[list[tuple[torch.Tensor, torch.Tensor, np.ndarray]]]:
+               workers: int = 1, stack: bool = False) -> list[list[tuple[torch.Tensor, torch.Tensor, np.ndarray]]]:
     """Losses, scores and assignments of several models on several frames scored in one pass: the frames are
     joined into one disconnected graph (PyG ``Batch``), so a GPU scores them in one launch sequence, and every
     model's assignments of all frames are solved in one call. Result ``[frame][model]``; each frame keeps its own
     loss (its own group normalisation and mean), exactly as if scored alone, except that BatchNorm in training
     mode normalises over the whole pass (``TrainConfig.frames_per_pass``; tested equal to frame-by-frame
-    scoring with BatchNorm statistics fixed)."""
+    scoring with BatchNorm statistics fixed). ``stack``: the models scored as one network
+    (``models.stacked``; equal to float rounding, faster on a GPU)."""
     if len(models) != len(configs):
         raise ValueError(f"{len(models)} models and {len(configs)} configurations")
     if len(frames) == 1:
@@ -52,9 +53,14 @@ def pass_steps(models: list[EdgeScorer], frames: list, configs: list[TrainConfig
         g = Batch.from_data_list(list(frames))
         layout = concat_layouts([layout_of_graph(f) for f in frames])
     seg_ptr = np.concatenate([[0], np.cumsum([int(f.x.shape[0]) for f in frames])]).astype(int)
-    share = len(models) > 1 and g.edge_index.shape[1] > 0
-    encoding = models[0].phi_r1.encode_edges(g.edge_u) if share else None
-    logits = [m.logits(g.x, g.edge_index, g.edge_u, encoding) for m in models]
+    if stack and len(models) > 1:
+        from ..models.stacked import stacked_logits
+
+        logits = list(stacked_logits(models, g.x, g.edge_index, g.edge_u).unbind(1))
+    else:
+        share = len(models) > 1 and g.edge_index.shape[1] > 0
+        encoding = models[0].phi_r1.encode_edges(g.edge_u) if share else None
+        logits = [m.logits(g.x, g.edge_index, g.edge_u, encoding) for m in models]
     scores = [torch.sigmoid(lg) for lg in logits]
     src_layers = [f.hit_x[f.hit_edge_index[0], 4].long() for f in frames]
     weights = [[segment_weights(sl, c.w_tracker, c.w_calorimeter, normalisation=c.loss_normalisation,

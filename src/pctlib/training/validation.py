@@ -24,8 +24,10 @@ def evaluate(model: EdgeScorer, frames, config: TrainConfig) -> dict:
 
 
 @torch.no_grad()
-def evaluate_many(models: list[EdgeScorer], frames, configs: list[TrainConfig], workers: int = 1) -> list[dict]:
-    """:func:`evaluate` of several models on the same frames (each frame encoded once, assignments in one call)."""
+def evaluate_many(models: list[EdgeScorer], frames, configs: list[TrainConfig], workers: int = 1,
+                  stack: bool = False) -> list[dict]:
+    """:func:`evaluate` of several models on the same frames (each frame encoded once, assignments in one call;
+    ``stack``: the models scored as one network, ``models.stacked``)."""
     modes = [m.training for m in models]
     for m in models:
         m.eval()
@@ -34,7 +36,7 @@ def evaluate_many(models: list[EdgeScorer], frames, configs: list[TrainConfig], 
     for g in frames:
         truth = g.y.cpu().numpy()
         hit_edges = g.hit_edge_index.cpu().numpy()
-        for k, (loss, _, y) in enumerate(frame_steps(models, g, configs, workers=workers)):
+        for k, (loss, _, y) in enumerate(frame_steps(models, g, configs, workers=workers, stack=stack)):
             c, cfg = counts[k], configs[k]
             losses[k].append(float(loss))
             for key, v in edge_metrics(y, truth).items():
