@@ -21,6 +21,7 @@ import io
 import math
 import random
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -171,7 +172,7 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
                normalization: dict | None = None, data_info: dict | None = None, progress: bool = True,
                stop_after: int | None = None, device: str | None = "cpu", max_seconds: float | None = None,
                workers: int = 1, easy_frames=None, machine_dependent: tuple[str, ...] = (),
-               stack_models: bool | str = "auto") -> list[dict]:
+               stack_models: bool | str = "auto", resident_frames: bool | str = "auto") -> list[dict]:
     """Train (or resume) several models in one process, each in its own run folder exactly as :func:`train` writes
     it; returns their best validation metrics. Every step loads each frame once for all models, encodes its edges
     once, solves all models' assignments in one call and back-propagates all losses together; each model keeps
@@ -184,9 +185,12 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
     same seeds and configuration but other rounding); a resume with other values goes on, the models keeping their
     recorded input normalisation, and each run's ``data_history.json`` records from which step which values held
     (and on which CPU). ``stack_models``: score the models as one network (``models.stacked``: equal to float
-    rounding; True, False, or ``"auto"``: on CUDA devices, where it is faster)."""
-    if stack_models not in (True, False, "auto"):
-        raise TrainError(f"stack_models must be True, False or 'auto', got {stack_models!r}")
+    rounding; True, False, or ``"auto"``: on CUDA devices, where it is faster). ``resident_frames``: the training
+    frames copied to the device once and served from there (``training.resident``; True, False, or ``"auto"``: on
+    CUDA devices when they fit in half the free memory, else from the graph cache with a warning)."""
+    for name, value in (("stack_models", stack_models), ("resident_frames", resident_frames)):
+        if value not in (True, False, "auto"):
+            raise TrainError(f"{name} must be True, False or 'auto', got {value!r}")
     configs = list(configs)
     run_dirs = [Path(d) for d in run_dirs]
     if len(configs) != len(run_dirs):
@@ -228,15 +232,27 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
         del runs
         train_many([configs[k] for k in behind], train_frames, val_frames, [run_dirs[k] for k in behind],
                    normalization, data_info, progress, ahead - lowest, device, None, workers, easy_frames,
-                   machine_dependent, stack_models)
+                   machine_dependent, stack_models, resident_frames)
         return train_many(configs, train_frames, val_frames, run_dirs, normalization, data_info, progress,
-                          stop_after, device, max_seconds, workers, easy_frames, machine_dependent, stack_models)
+                          stop_after, device, max_seconds, workers, easy_frames, machine_dependent, stack_models,
+                          resident_frames)
     start = runs[0].start
     if start:
         states = [r.rng["sampler"] for r in runs]
         if any(not torch.equal(states[0], st) for st in states[1:]):
             raise TrainError("the runs' batch samplers are in different states: they were not trained together")
         _set_rng_state(runs[0].rng, gen)
+    if resident_frames is True or (resident_frames == "auto" and dev.type == "cuda"):
+        from .resident import ResidentError, ResidentFrames
+
+        try:
+            train_frames = ResidentFrames(train_frames, dev, progress=progress)
+            if easy_frames is not None:
+                easy_frames = ResidentFrames(easy_frames, dev, progress=progress)
+        except ResidentError as exc:
+            if resident_frames is True:
+                raise
+            warnings.warn(f"training frames read from the graph cache: {exc}", ResourceWarning, stacklevel=2)
     for r in runs:
         r.open_metrics()
     val_subset = [val_frames[i].to(dev) for i in validation_indices(val_frames, first.max_val_frames)]
