@@ -138,6 +138,7 @@ for cfg, run_dir, best in zip(configs, run_dirs, bests):
     save_json({"mode": cfg.mode, "lam": cfg.lam, "seed": cfg.seed, "best": best, "config": cfg.to_dict(),
                "run_dir": str(run_dir.relative_to(root)) if run_dir.is_relative_to(root) else str(run_dir),
                "train_frames": len(train_frames), "val_frames": len(val_frames),
+               "data_root": str(data_root.relative_to(root)) if data_root.is_relative_to(root) else str(data_root),
                "models_together": len(configs)}, where, "run")
     rows.append({"mode": cfg.mode, "lam": cfg.lam, "seed": cfg.seed, "best step": best.get("step"),
                  "best purity": best.get("purity"), "settled purity": best["settled"]["purity"]["mean"],

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from pctlib.cli import main
-from pctlib.reference_zoo import (REFERENCE_FOLDER, ReferenceZooError, publish, reference_zoo, validation_frames,
-                                  verify)
+from pctlib.reference_zoo import (REFERENCE_FOLDER, ReferenceZooError, publish, publish_trained, reference_zoo,
+                                  validation_frames, verify)
 from pctlib.training.data import DataSpec, feature_statistics, prepare, simulated_hits
 from pctlib.training.loop import TrainConfig, evaluate, train_many, validation_indices
 from pctlib.zoo import Zoo
@@ -161,6 +161,33 @@ def test_publish_zoo_writes_the_trained_zoo_of_a_params_set_and_refuses_an_unfin
         assert not (tmp_path / "again").exists()
     finally:
         cfg_path.write_text(text)
+
+
+def test_publish_zoo_takes_the_validation_hits_from_the_recorded_data_folder_and_keeps_the_data_history(
+        trained, tmp_path):
+    """A zoo trained with its own data folder (04_train_run's data_dir, recorded in run.json) is published from
+    that folder's validation hits, not from hits simulated again in data/; a run's data_history.json (training
+    hits of several machines) goes into the manifest."""
+    root, zoo, _ = trained
+    records = [m.record for m in zoo.models]
+    texts = [r.read_text() for r in records]
+    history = [{"step": 0, "cpu": "cpu a", "train_data": ["a"]}, {"step": 1, "cpu": "cpu b", "train_data": ["b"]}]
+    hist_file = zoo.models[0].run_dir / "data_history.json"
+    (root / "data").rename(root / "elsewhere")
+    try:
+        for r, t in zip(records, texts):
+            r.write_text(json.dumps({**json.loads(t), "data_root": "elsewhere"}))
+        hist_file.write_text(json.dumps(history))
+        manifest = publish_trained(root, "zz", tmp_path / "published")
+        assert not (root / "data").exists()  # nothing simulated again outside the recorded folder
+        by_name = {m["name"]: m for m in manifest["models"]}
+        assert by_name["ptt_lam50_seed0"]["data_history"] == history
+        assert by_name["pat_lam50_seed0"]["data_history"] is None
+    finally:
+        (root / "elsewhere").rename(root / "data")
+        for r, t in zip(records, texts):
+            r.write_text(t)
+        hist_file.unlink(missing_ok=True)
 
 
 def test_the_committed_reference_zoo_verifies_and_reproduces_its_validation_metrics(tmp_path):

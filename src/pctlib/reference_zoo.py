@@ -12,7 +12,8 @@ A reference zoo is a folder (``zoo/reference/`` in the repository) written whole
   machine but not across CPUs, so the frames the recorded validation metrics were computed on travel with the zoo
   and give the same frames anywhere (:func:`validation_frames`);
 - ``manifest.json``: the recipe (every training parameter), per model its configuration, seed, step, frames seen,
-  CPU seconds and validation metrics, the identity of the training and validation data, the code commit, and the
+  CPU seconds and validation metrics, which steps saw which machine's training hits (``data_history``, for a run
+  resumed on other CPUs), the identity of the training and validation data, the code commit, and the
   sha256 of every file; and the sha256 of the manifest itself (``digest``, over its other keys).
 
 :func:`verify` refuses, with an error naming the file, a manifest that was edited (its digest no longer matches), a
@@ -93,7 +94,10 @@ def publish(zoo: Zoo, out: str | Path, recipe: dict[str, Any], val_hits: list[st
                            "frames_seen": int(ck["step"]) * int(batch_frames),
                            "step_cpu_seconds": float(ck.get("step_cpu_seconds", float("nan"))),
                            "train_seconds": float(ck.get("train_seconds", float("nan"))),
-                           "validation": best, "config": ck["config"]})
+                           "validation": best, "config": ck["config"],
+                           # which steps saw which machine's training hits (a run resumed on other CPUs)
+                           "data_history": (json.loads((m.run_dir / "data_history.json").read_text())
+                                            if (m.run_dir / "data_history.json").is_file() else None)})
         manifest = {
             "format": FORMAT,
             "code_commit": code_commit,
@@ -215,7 +219,10 @@ def publish_trained(project_root: str | Path, params_name: str, out: str | Path 
         raise ReferenceZooError("the models were trained with different recipes; a reference zoo has one")
     first = zoo.models[0]
     val = first.data["val"]
-    val_hits = [simulated_hits(root / "data", val["name"], float(t), int(val["primaries"]),
+    # the data folder 04_train_run used (its data_dir parameter, recorded in run.json; data/ before it was)
+    data_root = root / (json.loads(first.record.read_text()).get("data_root") or "data") if first.record else (
+        root / "data")
+    val_hits = [simulated_hits(data_root, val["name"], float(t), int(val["primaries"]),
                                int(val["seed"]) * 1000 + k, progress=False) for k, t in enumerate(val["phantoms"])]
     commit = git_commit(root)
     recipe = {"training": recipes[0], "train_data": first.data["train"], "val_data": val, "params": params_name}
