@@ -324,6 +324,49 @@ if display_table is not None and "ptt" in set(curves["mode"]):
           + ("the same recipe" if matches else "NOT the chosen recipe"))
 
 # %% [markdown]
+# ## The reference zoo's training
+#
+# Chapters 05–10 under default params analyse the reference zoo: the paper's 20 models trained by
+# `params/zoo.yaml` with the recipe chosen above and committed under `zoo/reference` (`pctlib publish-zoo zoo`).
+# Its validation curves, every model, against the training frames seen; in black the time-to-accuracy study's
+# curve of the same recipe (one model per mode, on 540 training frames where the zoo has 600), where it was run.
+
+# %%
+from pctlib.reference_zoo import REFERENCE_FOLDER, reference_curves
+
+ref_dir = root / REFERENCE_FOLDER
+if (ref_dir / "manifest.json").is_file():
+    ref_curves = reference_curves(ref_dir)
+    confs = list(dict.fromkeys(ref_curves.configuration))
+    colours = dict(zip(confs, plt.cm.tab10.colors))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for (conf, seed), c in ref_curves.groupby(["configuration", "seed"], sort=False):
+        first = seed == ref_curves[ref_curves.configuration == conf].seed.min()
+        ax.plot(c.frames, c.purity, "-", lw=0.9, alpha=0.75, color=colours[conf], label=conf if first else None)
+    if display_table is not None:
+        zoo_recipe_name = chosen if "ptt" in set(curves["mode"]) else None
+        for mode, style in (("ptt", "k--"), ("pat", "k:")):
+            c = curves[(curves["mode"] == mode) & (curves.recipe == zoo_recipe_name)]
+            if len(c):
+                ax.plot(c.frames, c.purity, style, lw=1.5, label=f"time to accuracy, {zoo_recipe_name} {mode.upper()}")
+    ax.set(xlabel="training frames seen", ylabel="validation purity", title="the reference zoo's validations")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    save_figure(fig, results_dir, "reference_zoo_curves", dpi=dpi)
+    plt.show()
+    best = ref_curves.loc[ref_curves.groupby("name").purity.idxmax()]
+    ref_summary = best.groupby("configuration", sort=False).agg(
+        models=("seed", "count"), best_purity=("purity", "mean"), best_purity_std=("purity", "std"),
+        frames_at_best=("frames", "mean"), last_frames=("frames", "max"))
+    save_table(ref_summary.reset_index(), results_dir, "reference_zoo")
+    ref_display = ref_summary.round(3)
+else:
+    ref_display = None
+    print(f"no reference zoo committed under {REFERENCE_FOLDER} yet (train it with params/zoo.yaml, then "
+          "`pctlib publish-zoo zoo`)")
+ref_display
+
+# %% [markdown]
 # ## The paper's claims beside ours
 #
 # Paper Sec. 5.1: the validation metrics of all configurations are almost identical, and PAT λ = 50 converges in

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from pctlib.cli import main
-from pctlib.reference_zoo import (REFERENCE_FOLDER, ReferenceZooError, publish, publish_trained, reference_zoo,
-                                  validation_frames, verify)
+from pctlib.reference_zoo import (REFERENCE_FOLDER, ReferenceZooError, publish, publish_trained, reference_curves,
+                                  reference_zoo, validation_frames, verify)
 from pctlib.training.data import DataSpec, feature_statistics, prepare, simulated_hits
 from pctlib.training.loop import TrainConfig, evaluate, train_many, validation_indices
 from pctlib.zoo import Zoo
@@ -93,6 +93,22 @@ def test_recorded_validation_metrics_are_reproduced_from_the_shipped_hits(publis
         got = evaluate(m.load(), subset, cfg)
         assert got["purity"] == pytest.approx(m.best["purity"], abs=1e-12)
         assert got["efficiency"] == pytest.approx(m.best["efficiency"], abs=1e-12)
+
+
+def test_the_reference_curves_are_the_recorded_validations(published):
+    import csv
+
+    out, manifest, zoo = published
+    curves = reference_curves(out)
+    for m in zoo.models:
+        rows = [r for r in csv.DictReader(open(m.run_dir / "metrics.csv")) if r["split"] == "val"]
+        mine = curves[curves.seed.eq(m.seed) & curves.configuration.eq(m.configuration)]
+        assert mine.step.tolist() == [int(r["step"]) for r in rows] == [1, 2]
+        assert mine.frames.tolist() == [2, 4]  # step x 2 frames per step
+        assert mine.purity.tolist() == pytest.approx([float(r["purity"]) for r in rows], nan_ok=True)
+    (out / "ptt_lam50_seed0.metrics.csv").write_text("step,split\n")  # edited: refused, never read
+    with pytest.raises(ReferenceZooError, match="ptt_lam50_seed0.metrics.csv"):
+        reference_curves(out)
 
 
 def test_an_edited_manifest_is_refused(published):

@@ -196,6 +196,24 @@ def validation_frames(folder: str | Path, data_root: str | Path, progress: bool 
 _MODEL_KEYS = ("mode", "lam", "seed")
 
 
+def reference_curves(folder: str | Path):
+    """The validation curves of a (verified) reference zoo as one table: per model and validation, its name,
+    configuration, seed, step, training frames seen (step x the zoo's frames per step) and the validation metrics
+    its ``metrics.csv`` recorded."""
+    import pandas as pd
+
+    folder = Path(folder)
+    manifest = verify(folder)
+    tables = []
+    for m in manifest["models"]:
+        df = pd.read_csv(folder / m["metrics_file"])
+        val = df[df["split"] == "val"].drop(columns="split")
+        tables.append(val.assign(name=m["name"], configuration=m["configuration"], seed=m["seed"],
+                                 frames=val["step"] * int(manifest["batch_frames"])))
+    cols = ["name", "configuration", "seed", "step", "frames", "purity", "efficiency", "tpr", "fpr", "loss"]
+    return pd.concat(tables, ignore_index=True)[cols] if tables else pd.DataFrame(columns=cols)
+
+
 def publish_trained(project_root: str | Path, params_name: str, out: str | Path | None = None) -> dict:
     """Publish the zoo that ``04_train_run`` trained under ``params_name`` (every model must have trained all its
     steps) as the reference zoo in ``out`` (default: the repository's ``zoo/reference``). The recipe recorded is
