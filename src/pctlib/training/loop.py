@@ -184,8 +184,10 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
     values may differ from those of the folder's first request (training hits simulated again on another CPU, the
     same seeds and configuration but other rounding); a resume with other values goes on, the models keeping their
     recorded input normalisation, and each run's ``data_history.json`` records from which step which values held
-    (and on which CPU). ``stack_models``: score the models as one network (``models.stacked``: equal to float
-    rounding; True, False, or ``"auto"``: on CUDA devices, where it is faster). ``resident_frames``: the training
+    (and on which CPU). ``stack_models``: score the models as one network (``models.stacked``: the same scores and
+    gradients to float rounding, but RMSProp turns rounding-sized gradients into steps of the learning rate's size,
+    so the weights are not those of the side-by-side run; True, False, or ``"auto"``: on CUDA devices, where it is
+    faster). ``resident_frames``: the training
     frames copied to the device once and served from there (``training.resident``; True, False, or ``"auto"``: on
     CUDA devices when they fit in half the free memory, else from the graph cache with a warning)."""
     for name, value in (("stack_models", stack_models), ("resident_frames", resident_frames)):

@@ -41,7 +41,7 @@ def pass_steps(models: list[EdgeScorer], frames: list, configs: list[TrainConfig
     loss (its own group normalisation and mean), exactly as if scored alone, except that BatchNorm in training
     mode normalises over the whole pass (``TrainConfig.frames_per_pass``; tested equal to frame-by-frame
     scoring with BatchNorm statistics fixed). ``stack``: the models scored as one network
-    (``models.stacked``; equal to float rounding, faster on a GPU)."""
+    (``models.stacked``; the same scores and gradients to float rounding, faster on a GPU)."""
     if len(models) != len(configs):
         raise ValueError(f"{len(models)} models and {len(configs)} configurations")
     if len(frames) == 1:
