@@ -41,6 +41,10 @@ dpi = 110
 graph_builder = "angular"  # one of: angular, learned
 preselect = "none"  # one of: none, fcnn, gbdt
 module_primaries = 2000  # per phantom, as in 04_train_run (the same trained modules)
+# Table 1 of the reference zoo on the paper's 10,000 test primaries per phantom, measured by
+# benchmarks/table1_reference.py (relative to the project; used with zoo_source reference when its zoo digest is the
+# committed zoo's; empty: every model evaluated here on test_primaries)
+table1_export = "benchmarks/results/table1_reference"
 
 # %%
 from dataclasses import replace
@@ -79,12 +83,35 @@ print(f"{len(models)} trained models: {sorted({m[0] for m in models})}")
 
 # %% [markdown]
 # ## Evaluation
+#
+# Every model and the track follower reconstruct every test frame (`pctlib.tracks.evaluate.evaluate_frames`). A
+# standard error of one point of purity per cell needs some 50 frames of each density and phantom (the per-frame
+# purity spreads by 4–7 points), the paper's 10,000 test primaries per phantom: for the 20 models of the reference
+# zoo some half hour of two cores, more than this chapter's share of the book's time budget. That evaluation is
+# therefore measured once by `benchmarks/table1_reference.py` and exported with the digest of the zoo it evaluated;
+# with `zoo_source: reference` the chapter takes Table 1 from it when the digest is the committed zoo's, and
+# otherwise evaluates here on `test_primaries`.
 
 # %%
-from pctlib.io.readers import read_hits
+import json
 
+from pctlib.io.readers import read_hits
+from pctlib.reference_zoo import REFERENCE_FOLDER, verify
+
+export = root / table1_export if table1_export else None
+use_export = False
+if export is not None and zoo_source == "reference" and (export / "about.json").is_file():
+    about_export = json.loads((export / "about.json").read_text())
+    missing = ({float(t) for t in phantoms} - {float(t) for t in about_export["phantoms"]}) | (
+        set(densities) - set(about_export["densities"]))
+    same_zoo = about_export["zoo_digest"] == verify(root / REFERENCE_FOLDER)["digest"]
+    use_export = same_zoo and not missing
+    print(f"{table1_export}: {about_export['primaries']} test primaries per phantom, measured on "
+          f"{about_export['cpu']} by `{about_export['command']}`; "
+          + ("used for Table 1" if use_export else "NOT used: " + ("another zoo" if not same_zoo else
+                                                                   f"lacks {sorted(missing)}")))
 rows = []
-for t, path in test_hits.items():
+for t, path in ({} if use_export else test_hits).items():
     hits = read_hits(path)
     for n in densities:
         for label, seed, model in models:
@@ -96,6 +123,9 @@ for t, path in test_hits.items():
                                      graph=replace(graph_cfg, primaries_per_frame=n), modules=modules):
                 rows.append({**r, "algorithm": "track follower", "seed": 0, "phantom_mm": t})
 frames = pd.DataFrame(rows)
+if use_export:
+    frames = pd.read_csv(export / "per_frame.csv")
+    frames = frames[frames.phantom_mm.isin(phantoms) & frames.primaries_per_frame.isin(densities)]
 save_table(frames, results_dir, "per_frame")
 # per frame, then the mean over frames (as the released code averages), then mean and std over seeds
 metric_columns = ["purity", "efficiency", "purity_all_tracks", "efficiency_clean"]
@@ -168,7 +198,7 @@ pivot = show.pivot_table(index=["primaries_per_frame", "algorithm"], columns="ph
 noisy = table[table.purity_se > 0.01]
 print(f"test frames per cell: {table.test_frames.min()}-{table.test_frames.max()}; purity standard error over "
       f"frames {100 * table.purity_se.min():.2f}-{100 * table.purity_se.max():.2f} points; "
-      + (f"{len(noisy)} of {len(table)} cells above 1 point (a larger test_primaries narrows them): "
+      + (f"{len(noisy)} of {len(table)} cells above 1 point (more test primaries narrow them): "
          + ", ".join(f"{a} {n} p+/F {t:.0f} mm" for a, n, t in zip(noisy.algorithm, noisy.primaries_per_frame,
                                                                     noisy.phantom_mm))
          if len(noisy) else "every cell within 1 point"))
