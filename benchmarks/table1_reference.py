@@ -84,6 +84,10 @@ def main() -> None:
     from pctlib.reference_zoo import reference_zoo, verify
     from pctlib.training.data import simulated_hits
 
+    if not (Path(a.zoo) / "manifest.json").is_file():
+        print(f"no reference zoo under {a.zoo} (params/zoo.yaml trains it, `pctlib publish-zoo zoo` writes it): "
+              "nothing to evaluate")
+        return
     manifest = verify(a.zoo)
     zoo = reference_zoo(a.zoo).checked()
     hits = {str(t): str(simulated_hits(ROOT / "data", "test", t, a.primaries, a.test_seed * 1000 + k))
