@@ -2,12 +2,14 @@
 models (PTT and PAT lambda = 25 / 50 / 75 in turn, distinct seeds) on the same frames.
 
     .venv/bin/python benchmarks/zoo_throughput.py [--density 100] [--frames 4] [--models 1 4 12] [--threads 2]
+                                                  [--stack]
 
 Frames of ``--density`` primaries behind 100 mm of water are built once (not timed). For each number of models a
 fresh process times forward + loss + backward of every frame for all models together (``frame_steps`` with a shared
 edge encoding and one assignment call, one backward pass), after one warm-up frame, and prints model-frames per
 second, the time per model-frame and the peak resident memory (it grows with the number of models: every model's
-activations of one frame are held until the joint backward pass).
+activations of one frame are held until the joint backward pass). ``--stack`` adds rows with the models scored as
+one block-diagonal network (``models.stacked``; the default on CUDA, not on the CPU).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ for k in range(a["models"]):
     torch.manual_seed(k)
     models.append(EdgeScorer())
 def step(g):
-    res = frame_steps(models, g, configs, loss_scale=1 / 32)
+    res = frame_steps(models, g, configs, loss_scale=1 / 32, stack=a["stack"])
     sum(l / 32 for l, _, _ in res).backward()
 step(frames[0])
 t0 = time.perf_counter()
@@ -61,6 +63,7 @@ def main() -> None:
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--models", type=int, nargs="+", default=[1, 4, 12])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--stack", action="store_true", help="also score the models as one network (models.stacked)")
     a = ap.parse_args()
     import torch
 
@@ -80,16 +83,17 @@ def main() -> None:
         edges = sum(int(g.edge_index.shape[1]) for g in frames[1:]) // a.frames
         print(f"{a.frames} frames of {a.density} p+/F behind 100 mm ({edges} directed line-graph edges on "
               f"average), {a.passes} passes, {a.threads} threads")
-        print(f"{'models':>6} {'model-frames/s':>15} {'ms/model-frame':>15} {'peak MiB':>9}")
-        for k in a.models:
-            args = {"frames": str(path), "models": k, "threads": a.threads, "passes": a.passes}
+        print(f"{'models':>6} {'stacked':>7} {'model-frames/s':>15} {'ms/model-frame':>15} {'peak MiB':>9}")
+        for k, stack in [(k, s) for k in a.models for s in ((False, True) if a.stack and k > 1 else (False,))]:
+            args = {"frames": str(path), "models": k, "threads": a.threads, "passes": a.passes, "stack": stack}
             res = subprocess.run([sys.executable, "-c", WORKER, json.dumps(args)], capture_output=True, text=True,
                                  env=dict(os.environ, PCTLIB_PROGRESS="0"))
             if res.returncode:
                 print(res.stderr)
                 raise SystemExit(res.returncode)
             r = json.loads(res.stdout.strip().splitlines()[-1])
-            print(f"{k:6d} {r['model_frames_per_s']:15.2f} {r['ms_per_model_frame']:15.1f} "
+            print(f"{k:6d} {'yes' if stack else 'no':>7} {r['model_frames_per_s']:15.2f} "
+                  f"{r['ms_per_model_frame']:15.1f} "
                   f"{r['peak_rss_mib']:9.0f}", flush=True)
 
 
