@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The prepared device check: model-frames per second of training 1, 4 and 20 models together on one GPU, scored one
+# by one and as one network (models.stacked), with the training frames resident on the device, and the paper zoo's
+# projected time (benchmarks/gpu_zoo_projection.py). About 5-8 minutes on an H100/H200; run from the repository
+# root of a machine with torch and PyG. lap is not installed there: before the call, here,
+#   echo /.whl/ >> .git/info/exclude
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl lap==0.5.13
+# and carry .whl. Results go to $OUT (or the working directory).
+set -euo pipefail
+if compgen -G ".whl/*.whl" > /dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
+fi
+export PYTHONPATH=$PWD/src:${PYTHONPATH:-} PYTHONUNBUFFERED=1 PCTLIB_PROGRESS=0
+out=${OUT:-.}
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee "$out/gpu_check.txt"
+timeout 540 python3 benchmarks/gpu_zoo_projection.py --device cuda --steps 6 --passes 32 --models 1 4 20 \
+    --stack no yes --primaries 2000 --assign-workers 8 2>&1 | tee -a "$out/gpu_check.txt"
