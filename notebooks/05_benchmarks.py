@@ -31,6 +31,7 @@ results_dir = "../results/interactive/05_benchmarks"  # set by the runner
 run_key = "main"  # set by the runner
 # the models analysed: those 04_train_run trained under this params set, or the committed reference zoo
 zoo_source = "trained"  # one of: trained, reference
+zoo_seeds = []  # the zoo's seeds analysed, every configuration alike (empty: all)
 test_primaries = 1500  # per phantom
 phantoms = [100.0, 150.0, 200.0]
 densities = [50, 100, 150]
@@ -74,7 +75,7 @@ test_hits = {}
 for k, t in enumerate(phantoms):
     test_hits[t] = simulated_hits(root / "data", "test", t, test_primaries, test_seed * 1000 + k)
 # the models of this params set's training grid (pctlib.zoo: recorded by 04_train_run, all trained on one data set)
-zoo = chapter_zoo(root, params_name, zoo_source)
+zoo = chapter_zoo(root, params_name, zoo_source, zoo_seeds)
 models = [(f"GNN {m.configuration}", m.seed, m.load()) for m in zoo.models]
 # the graphs: the paper's angular ones, or a learned builder / hit classifier (the modules 04_train_run used when
 # it ran with the same graph_builder / preselect; both trackers see the hits the classifier keeps)
@@ -125,7 +126,8 @@ for t, path in ({} if use_export else test_hits).items():
 frames = pd.DataFrame(rows)
 if use_export:
     frames = pd.read_csv(export / "per_frame.csv")
-    frames = frames[frames.phantom_mm.isin(phantoms) & frames.primaries_per_frame.isin(densities)]
+    frames = frames[frames.phantom_mm.isin(phantoms) & frames.primaries_per_frame.isin(densities)
+                    & (frames.algorithm.eq("track follower") | frames.seed.isin([m.seed for m in zoo.models]))]
 save_table(frames, results_dir, "per_frame")
 # per frame, then the mean over frames (as the released code averages), then mean and std over seeds
 metric_columns = ["purity", "efficiency", "purity_all_tracks", "efficiency_clean"]

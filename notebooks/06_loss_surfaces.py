@@ -56,6 +56,7 @@ results_dir = "../results/interactive/06_loss_surfaces"  # set by the runner
 run_key = "main"  # set by the runner
 # the models analysed: those 04_train_run trained under this params set, or the committed reference zoo
 zoo_source = "trained"  # one of: trained, reference
+zoo_seeds = []  # the zoo's seeds analysed, every configuration alike (empty: all)
 frames = 2  # training frames the landscape is computed on (spread evenly over the phantoms' training sets)
 hessian_k = 2  # top eigenpairs
 trace_samples = 10  # Rademacher vectors of Hutchinson's trace estimate
@@ -97,7 +98,8 @@ from pctlib.landscape.surfaces import (PointMetrics, basin_width, convex_fractio
                                        filter_normalised_direction, sign_invariant_correlation)
 from pctlib.report import save_figure, save_json, save_table
 
-setup = landscape_setup(results_dir, params_name, "06_loss_surfaces", run_key, workers, threads, zoo_source)
+setup = landscape_setup(results_dir, params_name, "06_loss_surfaces", run_key, workers, threads, zoo_source,
+                        zoo_seeds)
 t_start, root, cache, zoo, train = setup.t_start, setup.root, setup.cache, setup.zoo, setup.train
 models, configs = setup.models, setup.configs
 frame_ids = setup.frame_ids(frames)

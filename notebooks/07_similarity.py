@@ -35,6 +35,7 @@ results_dir = "../results/interactive/07_similarity"  # set by the runner
 run_key = "main"  # set by the runner
 # the models analysed: those 04_train_run trained under this params set, or the committed reference zoo
 zoo_source = "trained"  # one of: trained, reference
+zoo_seeds = []  # the zoo's seeds analysed, every configuration alike (empty: all)
 frames = 10  # training frames (spread evenly over the phantoms' training sets); the paper: 100
 rows_per_graph = 80  # rows sampled per frame and layer for CKA (paper App. D)
 batch = 1024  # CKA minibatch rows
@@ -63,7 +64,8 @@ from pctlib.landscape.similarity import (LAYERS, combination, combination_tests,
 from pctlib.landscape.summary import describe, tidy_summary
 from pctlib.report import save_figure, save_json, save_table
 
-setup = landscape_setup(results_dir, params_name, "07_similarity", run_key, workers, threads, zoo_source)
+setup = landscape_setup(results_dir, params_name, "07_similarity", run_key, workers, threads, zoo_source,
+                        zoo_seeds)
 root, cache, zoo, train, models, labels, order = (setup.root, setup.cache, setup.zoo, setup.train, setup.models,
                                                   setup.labels, setup.order)
 frame_ids = setup.frame_ids(frames)

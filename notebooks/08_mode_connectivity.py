@@ -52,6 +52,7 @@ results_dir = "../results/interactive/08_mode_connectivity"  # set by the runner
 run_key = "main"  # set by the runner
 # the models analysed: those 04_train_run trained under this params set, or the committed reference zoo
 zoo_source = "trained"  # one of: trained, reference
+zoo_seeds = []  # the zoo's seeds analysed, every configuration alike (empty: all)
 frames = 4  # training frames every path is evaluated on (spread evenly over the phantoms' training sets)
 pool_frames = 64  # training frames the curves are trained on (spread evenly); the paper: the whole training set
 bn_frames = 8  # of the pool: the frames BatchNorm statistics are recomputed on (policy "recompute")
@@ -87,7 +88,8 @@ from pctlib.report import save_figure, save_json, save_table
 
 check_choices("curve_losses", curve_losses, CURVE_LOSSES)
 check_choices("policies", policies, BN_POLICIES)
-setup = landscape_setup(results_dir, params_name, "08_mode_connectivity", run_key, workers, threads, zoo_source)
+setup = landscape_setup(results_dir, params_name, "08_mode_connectivity", run_key, workers, threads,
+                        zoo_source, zoo_seeds)
 root, cache, zoo, train = setup.root, setup.cache, setup.zoo, setup.train
 models, configs, labels, order = setup.models, setup.configs, setup.labels, setup.order
 eval_ids, pool_ids = setup.frame_ids(frames), setup.frame_ids(pool_frames)

@@ -236,6 +236,16 @@ def test_chapters_take_their_zoo_from_the_trained_runs_or_the_reference(trained,
         assert all(m.checkpoint.parent == root / REFERENCE_FOLDER for m in ref.models)
         with pytest.raises(ZooError, match="zoo_source must be one of"):
             chapter_zoo(root, "zz", "mine")
+        # a chapter's zoo_seeds keep those seeds' models; a seed the zoo lacks is named
+        assert len(chapter_zoo(root, "zz", "reference", [0]).models) == len(ref.models) == 2
+        assert len(chapter_zoo(root, "zz", "trained", []).models) == 2
+        with pytest.raises(ZooError, match=r"no model of seed\(s\) \[3\] \(its seeds: \[0\]\)"):
+            chapter_zoo(root, "zz", "reference", [0, 3])
+        two_seeds = Zoo([zoo.models[0], dataclasses.replace(zoo.models[1], seed=1)])
+        publish(two_seeds, root / REFERENCE_FOLDER, {"steps": 2}, [val_hits], "abc", batch_frames=2)
+        assert [(m.mode, m.seed) for m in chapter_zoo(root, "zz", "reference", [1]).models] == [("pat", 1)]
+        assert len(chapter_zoo(root, "zz", "reference", [0, 1]).models) == 2
+        publish(zoo, root / REFERENCE_FOLDER, {"steps": 2}, [val_hits], "abc", batch_frames=2)
         # training frames rebuilt with other last bits (another CPU): refused for a zoo trained here, a warning for
         # one trained elsewhere
         other = Zoo([dataclasses.replace(m, data={**m.data, "train_data": ["elsewhere"]}) for m in ref.models])

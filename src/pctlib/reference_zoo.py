@@ -252,12 +252,20 @@ def publish_trained(project_root: str | Path, params_name: str, out: str | Path 
 ZOO_SOURCES = ("trained", "reference")
 
 
-def chapter_zoo(project_root: str | Path, params_name: str, source: str = "trained") -> Zoo:
+def chapter_zoo(project_root: str | Path, params_name: str, source: str = "trained",
+                seeds: list[int] | None = None) -> Zoo:
     """The checked zoo a chapter analyses: the models ``04_train_run`` trained under ``params_name``
-    (``trained``) or the repository's verified reference zoo (``reference``, :func:`reference_zoo`)."""
+    (``trained``) or the repository's verified reference zoo (``reference``, :func:`reference_zoo`); ``seeds``
+    (a chapter's ``zoo_seeds``; None or empty: all) keeps the models of those seeds only, every configuration
+    alike, and each seed asked for must be in the zoo."""
     if source not in ZOO_SOURCES:
         raise ZooError(f"zoo_source must be one of {ZOO_SOURCES}, got {source!r}")
     root = Path(project_root)
-    if source == "reference":
-        return reference_zoo(root / REFERENCE_FOLDER).checked()
-    return Zoo.from_results(root, params_name).checked()
+    zoo = reference_zoo(root / REFERENCE_FOLDER) if source == "reference" else Zoo.from_results(root, params_name)
+    if seeds:
+        absent = sorted(set(seeds) - {m.seed for m in zoo.models})
+        if absent:
+            raise ZooError(f"zoo_seeds {sorted(seeds)}: the {source} zoo has no model of seed(s) {absent} (its seeds: "
+                           f"{sorted({m.seed for m in zoo.models})})")
+        zoo = Zoo([m for m in zoo.models if m.seed in set(seeds)])
+    return zoo.checked()

@@ -38,15 +38,17 @@ class LandscapeSetup:
 
 
 def landscape_setup(results_dir: str | Path, params_name: str, chapter: str, run_key: str, workers: int = 1,
-                    threads: int = 1, zoo_source: str = "trained") -> LandscapeSetup:
+                    threads: int = 1, zoo_source: str = "trained", zoo_seeds: list[int] | None = None
+                    ) -> LandscapeSetup:
     """The shared opening of chapters 06-08 (module docstring): ``workers * threads`` torch threads in this process
     (its own work; the workers set theirs), the zoo trained by ``04_train_run`` under ``params_name`` or the
-    reference zoo (``zoo_source``, ``reference_zoo.chapter_zoo``), checked."""
+    reference zoo (``zoo_source``, ``reference_zoo.chapter_zoo``), of the seeds ``zoo_seeds`` (empty: all),
+    checked."""
     torch.set_num_threads(workers * threads)
     keep_freed_memory()  # freed tensors stay mapped: repeated products otherwise spend their time in page faults
     t_start = time.perf_counter()
     root = find_project_root(Path(results_dir).resolve())
-    zoo = chapter_zoo(root, params_name, zoo_source)
+    zoo = chapter_zoo(root, params_name, zoo_source, zoo_seeds)
     train = zoo.training_frames(root / "data", strict=zoo_source != "reference")
     models = [m.load() for m in zoo.models]
     return LandscapeSetup(root, root / "runs" / params_name / chapter / run_key / "cache", zoo, train, models,
