@@ -187,9 +187,9 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
     (and on which CPU). ``stack_models``: score the models as one network (``models.stacked``: the same scores and
     gradients to float rounding, but RMSProp turns rounding-sized gradients into steps of the learning rate's size,
     so the weights are not those of the side-by-side run; True, False, or ``"auto"``: on CUDA devices, where it is
-    faster). ``resident_frames``: the training
-    frames copied to the device once and served from there (``training.resident``; True, False, or ``"auto"``: on
-    CUDA devices when they fit in half the free memory, else from the graph cache with a warning)."""
+    faster). ``resident_frames``: the training frames copied to the device once and served from there
+    (``training.resident``; True, False, or ``"auto"``: on CUDA devices when they fit in half the free memory, else
+    from the graph cache with a warning)."""
     for name, value in (("stack_models", stack_models), ("resident_frames", resident_frames)):
         if value not in (True, False, "auto"):
             raise TrainError(f"{name} must be True, False or 'auto', got {value!r}")
