@@ -19,8 +19,10 @@ scores on the device: no copy to the host inside a training step.
 
 Not yet used by training: its cost is the number of bidding rounds, each a few batched kernels, and that number is
 large: 6,393 rounds for 12 random blocks of up to 60 x 60 with 10 % of pairs feasible (9.6 s on one CPU core), most
-of them spent raising prices through the range of the infeasible pairs' M. Fewer rounds (epsilon started at the
-feasible costs' scale, forward-reverse bidding) come before any GPU timing.
+of them, it seems, spent raising prices through the range of the infeasible pairs' M. Starting epsilon at the
+feasible costs' scale instead of a quarter of the largest benefit made it worse on the same blocks (16,857 rounds
+from scale / 4, 148,803 from 10⁴). Fewer rounds (forward-reverse bidding, another treatment of the infeasible
+pairs) come before any GPU timing.
 """
 
 from __future__ import annotations
