@@ -48,14 +48,12 @@ def _batchnorm(h: torch.Tensor, bns: list[nn.BatchNorm1d]) -> torch.Tensor:
     first = bns[0]
     weight = torch.cat([b.weight for b in bns])
     bias = torch.cat([b.bias for b in bns])
+    mean = torch.cat([b.running_mean for b in bns])
+    var = torch.cat([b.running_var for b in bns])
     if not first.training:
-        mean = torch.cat([b.running_mean for b in bns])
-        var = torch.cat([b.running_var for b in bns])
         return F.batch_norm(h, mean, var, weight, bias, False, 0.0, first.eps)
     if first.momentum is None:
         raise StackError("stacked BatchNorm needs a fixed momentum (the layers' default 0.1)")
-    mean = torch.cat([b.running_mean for b in bns])
-    var = torch.cat([b.running_var for b in bns])
     out = F.batch_norm(h, mean, var, weight, bias, True, first.momentum, first.eps)
     with torch.no_grad():
         width = first.num_features

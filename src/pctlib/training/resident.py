@@ -7,9 +7,9 @@ does not fit is refused with the estimate, not left to fail half way."""
 
 from __future__ import annotations
 
-import os
-
 import torch
+
+from ..checks import available_memory_bytes
 
 
 class ResidentError(MemoryError):
@@ -22,18 +22,11 @@ def frame_bytes(g) -> int:
 
 
 def available_bytes(device: torch.device) -> int:
-    """Free memory of a CUDA device, or the available RAM of this machine (Linux; total RAM elsewhere)."""
+    """Free memory of a CUDA device, or the memory this machine can give now (``checks.available_memory_bytes``)."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return available_memory_bytes()
 
 
 class ResidentFrames:
