@@ -66,8 +66,6 @@ resume_on_other_cpus = False  # resume a run on training hits simulated again on
 cached_train_frames = 256  # per phantom: training frames kept unpacked in memory (a 100 p+/F frame takes ~15 MB)
 
 # %%
-import hashlib
-import json
 import shutil
 from pathlib import Path
 
@@ -76,58 +74,24 @@ import torch
 
 from pctlib.paths import find_project_root
 from pctlib.report import results_folder, save_json
-from pctlib.training.data import DataSpec, feature_statistics, graph_setup, prepare
-from pctlib.training.loop import TrainConfig, train_many
-from pctlib.zoo import expand_models
+from pctlib.training.loop import train_many
+from pctlib.training.setup import TRAINING_PARAMETERS, training_setup
 
 torch.set_num_threads(threads)
 root = find_project_root(Path(results_dir).resolve())
-data_root = root / (data_dir or "data")
-tr_spec = DataSpec("train", tuple(phantoms), train_primaries, data_seed, primaries_per_frame)
-va_spec = DataSpec("val", tuple(phantoms), val_primaries, data_seed + 1, primaries_per_frame)
-# angular graphs without a classifier (the paper's), or those of a learned graph builder / hit classifier, trained
-# once on their own hits (chapter 09 studies them)
-graph_cfg, modules = graph_setup(data_root, graph_builder, preselect, tuple(phantoms), primaries_per_frame,
-                                 module_primaries)
-train_frames = prepare(tr_spec, data_root, graph=graph_cfg, modules=modules, max_cached=cached_train_frames)
-val_frames = prepare(va_spec, data_root, graph=graph_cfg, modules=modules)
-norm = feature_statistics(train_frames)
-wanted = expand_models(models) if models else [(mode, lam, seed)]
-together = len(wanted) > 1
-configs = [TrainConfig(mode=m, lam=l, seed=s, steps=steps, batch_frames=batch_frames, eval_every=eval_every, lr=lr,
-                       step_lr=step_lr, cosine_lr=cosine_lr, one_cycle=one_cycle, warmup_fraction=warmup_fraction,
-                       optimizer=optimizer, weight_decay=weight_decay, max_val_frames=max_val_frames, w_tracker=w_tracker,
-                       w_calorimeter=w_calorimeter, loss_normalisation=loss_normalisation,
-                       lambda_scope=lambda_scope, bn_frames=bn_frames, frames_per_pass=frames_per_pass,
-                       # models trained together see the same frames: their batches are drawn with data_seed
-                       data_seed=data_seed if together else None) for m, l, s in wanted]
-data_info = {"train": vars(tr_spec), "val": vars(va_spec), "train_data": train_frames.identity,
-             "val_data": val_frames.identity}
-if graph_cfg.uses_modules:  # recorded only when used, so that the reference runs keep their folders
-    data_info["graph"] = graph_cfg.to_dict()
-
-
-# simulated hits are byte-identical on one CPU, not across CPUs (vectorised kernels round differently): a run trained
-# over several machines (the reference zoo: a background job over days) ships its validation hits (data_root) and
-# simulates its training hits again on each machine; its folder is then named by the data's specification, and
-# data_history.json in it records which steps saw which machine's training hits
-machine_dependent = ("train_data",) if resume_on_other_cpus else ()
-
-
-def run_folder(cfg):
-    named_by = {k: v for k, v in data_info.items() if k not in machine_dependent}
-    blob = json.dumps({"cfg": cfg.to_dict(), **named_by}, sort_keys=True, default=str)
-    parent = root / run_root if run_root else root / "runs" / params_name / "04_train_run" / run_key / "train"
-    return (parent / f"{cfg.mode}_lam{cfg.lam:g}_seed{cfg.seed}_{hashlib.sha256(blob.encode()).hexdigest()[:10]}")
-
-
-run_dirs = [run_folder(c) for c in configs]
+# the data (simulated and built once under data_dir), every model's configuration and run folder
+# (pctlib.training.setup, shared with the GPU command that trains the reference zoo, benchmarks/gpu_zoo_train.py)
+setup = training_setup({**{k: globals()[k] for k in TRAINING_PARAMETERS}, "run_root": run_root}, root,
+                       root / "runs" / params_name / "04_train_run" / run_key / "train")
+configs, run_dirs = setup.configs, setup.run_dirs
+train_frames, val_frames, data_root = setup.train_frames, setup.val_frames, setup.data_root
+together = setup.together
 print(f"{len(train_frames)} training frames, {len(val_frames)} validation frames; {len(configs)} model(s) in "
       f"{run_dirs[0].parent.relative_to(root)}")
 
 # %%
-bests = train_many(configs, train_frames, val_frames, run_dirs, norm, data_info=data_info, device=device,
-                   workers=assign_workers, machine_dependent=machine_dependent,
+bests = train_many(configs, train_frames, val_frames, run_dirs, setup.normalization, data_info=setup.data_info,
+                   device=device, workers=assign_workers, machine_dependent=setup.machine_dependent,
                    stack_models={"auto": "auto", "yes": True, "no": False}[stack_models])
 out = results_folder(results_dir)
 rows = []

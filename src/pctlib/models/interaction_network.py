@@ -80,15 +80,16 @@ class EdgeMLP(nn.Module):
         self.register_buffer("freq", torch.exp(-(2.0 * k / d_enc) * math.log(10000.0)), persistent=False)
 
     def forward(self, v: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, u: torch.Tensor,
-                encoding: "EdgeEncoding | None" = None) -> torch.Tensor:
+                encoding: "EdgeEncoding | None" = None, mirrored: bool | None = None) -> torch.Tensor:
         """Edge messages e (edges x hidden). ``encoding``: the sin/cos of ``u`` from :meth:`encode_edges`, computed
         once and shared by several models scoring the same frame; None: computed here (block by block, fused with
-        the product)."""
+        the product). ``mirrored``: :func:`is_mirrored` of ``u`` when the caller knows it (False is always safe),
+        None: tested here (a read of the device's values, i.e. a host synchronisation on a GPU)."""
         w = self.lin0.weight
         d = self.d_node
         node_dst = v @ w[:, :d].t()
         node_src = v @ w[:, d:2 * d].t()
-        mirrored = is_mirrored(u) if encoding is None else encoding.mirrored
+        mirrored = encoding.mirrored if encoding is not None else mirrored_of(u, mirrored)
         # index_select, not advanced indexing: its backward (index_add) is deterministic on multi-threaded CPUs,
         # the accumulate-put of x[idx] is not
         h = torch.index_select(node_dst, 0, dst)
@@ -103,10 +104,11 @@ class EdgeMLP(nn.Module):
         h = self.lin0_out(h.add_(self.lin0.bias))
         return self.rest(h)
 
-    def encode_edges(self, u: torch.Tensor) -> "EdgeEncoding":
+    def encode_edges(self, u: torch.Tensor, mirrored: bool | None = None) -> "EdgeEncoding":
         """sin(w u / s) and cos(w u / s) of the edge scalars (of the first half only for a mirrored line graph):
-        data, without gradient, that models with the same encoding settings can share."""
-        mirrored = is_mirrored(u)
+        data, without gradient, that models with the same encoding settings can share. ``mirrored`` as in
+        :meth:`forward`."""
+        mirrored = mirrored_of(u, mirrored)
         x = u[: u.shape[0] // 2] if mirrored else u
         with torch.no_grad():
             arg = torch.outer(x.to(self.lin0.weight.dtype) / self.scaling, self.freq.to(self.lin0.weight.dtype))
@@ -174,6 +176,12 @@ class EncodingProjection(torch.autograd.Function):
         return None, None, g_t @ sin, g_t @ cos, None, None
 
 
+def mirrored_of(u: torch.Tensor, known: bool | None) -> bool:
+    """``known`` when given (the caller's knowledge of :func:`is_mirrored`; a wrong True gives wrong scores, a
+    False only forgoes the halved encoding), else :func:`is_mirrored` of ``u``."""
+    return is_mirrored(u) if known is None else bool(known)
+
+
 def is_mirrored(u: torch.Tensor) -> bool:
     """Whether the edge scalars are a first half repeated (both directions of every pair, ``both_directions``)."""
     m = u.shape[0] // 2
@@ -196,14 +204,23 @@ class MaxAggregation(torch.autograd.Function):
         ctx.save_for_backward(e, dst, out)
         return out
 
+    #: device types on which the backward always splits the gradient among the winners, without first testing
+    #: for ties: the test reads two numbers back to the host, a synchronisation a GPU step must not make (and the
+    #: meta device has no numbers to read). Without
+    #: ties the split divides by exactly 1, so both ways give the same gradient bit for bit (tested).
+    SPLIT_WITHOUT_TEST = ("cuda", "meta")
+
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         e, dst, out = ctx.saved_tensors
         winner = (e == torch.index_select(out, 0, dst)).to(e.dtype)
-        receiving = int(torch.count_nonzero(torch.bincount(dst, minlength=out.shape[0])))
-        if float(winner.sum()) == receiving * out.shape[1]:
+        tie_free = False
+        if e.device.type not in MaxAggregation.SPLIT_WITHOUT_TEST:
+            receiving = int(torch.count_nonzero(torch.bincount(dst, minlength=out.shape[0])))
+            tie_free = float(winner.sum()) == receiving * out.shape[1]
+        if tie_free:
             share = grad  # one winner per node and channel: nothing to split
-        else:  # ties: split evenly, as torch does
+        else:  # ties (or not tested): split evenly, as torch does
             share = grad / torch.zeros_like(out).index_add_(0, dst, winner).clamp_min(1.0)
         return torch.index_select(share, 0, dst).mul_(winner), None, None
 
@@ -227,12 +244,13 @@ class EdgeScorer(nn.Module):
             x_std, dtype=torch.float32))
 
     def logits(self, x: torch.Tensor, edge_index: torch.Tensor, edge_u: torch.Tensor,
-               encoding: EdgeEncoding | None = None) -> torch.Tensor:
-        """Pre-sigmoid score of every line node (segment); ``encoding``: a shared ``phi_r1.encode_edges(edge_u)``."""
+               encoding: EdgeEncoding | None = None, mirrored: bool | None = None) -> torch.Tensor:
+        """Pre-sigmoid score of every line node (segment); ``encoding``: a shared ``phi_r1.encode_edges(edge_u)``;
+        ``mirrored``: whether ``edge_u`` is mirrored, when the caller knows (``EdgeMLP.forward``)."""
         v = (x - self.x_mean) / self.x_std
         if edge_index.shape[1]:
             src, dst = edge_index
-            e = self.phi_r1(v, src, dst, edge_u, encoding)
+            e = self.phi_r1(v, src, dst, edge_u, encoding, mirrored)
             agg = max_aggregation(e, dst, v.shape[0])
         else:
             agg = torch.zeros((v.shape[0], self.config.hidden), dtype=v.dtype, device=v.device)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .interaction_network import EdgeEncoding, EdgeScorer, EncodingProjection, is_mirrored, max_aggregation
+from .interaction_network import EdgeEncoding, EdgeScorer, EncodingProjection, max_aggregation, mirrored_of
 
 
 class StackError(ValueError):
@@ -86,9 +86,10 @@ def _sequential(h: torch.Tensor, parts: list[nn.Sequential]) -> torch.Tensor:
 
 
 def stacked_logits(models: list[EdgeScorer], x: torch.Tensor, edge_index: torch.Tensor, edge_u: torch.Tensor,
-                   encoding: EdgeEncoding | None = None) -> torch.Tensor:
+                   encoding: EdgeEncoding | None = None, mirrored: bool | None = None) -> torch.Tensor:
     """The pre-sigmoid scores of every segment under each of ``models``: a (segments x models) tensor whose column
-    k equals ``models[k].logits(x, edge_index, edge_u)`` to float rounding (module docstring)."""
+    k equals ``models[k].logits(x, edge_index, edge_u)`` to float rounding (module docstring). ``mirrored``: as in
+    ``EdgeScorer.logits``."""
     check_stackable(models)
     k = len(models)
     c = models[0].config
@@ -103,7 +104,7 @@ def stacked_logits(models: list[EdgeScorer], x: torch.Tensor, edge_index: torch.
         node_dst = torch.einsum("nkd,khd->nkh", v, w[:, :, :d]).reshape(n, k * hidden)
         node_src = torch.einsum("nkd,khd->nkh", v, w[:, :, d:2 * d]).reshape(n, k * hidden)
         h = torch.index_select(node_dst, 0, dst) + torch.index_select(node_src, 0, src)
-        mirrored = is_mirrored(edge_u) if encoding is None else encoding.mirrored
+        mirrored = encoding.mirrored if encoding is not None else mirrored_of(edge_u, mirrored)
         first = r1[0]
         if encoding is not None and (encoding.d_enc, encoding.scaling) != (first.d_enc, first.scaling):
             raise ValueError("a shared edge encoding must have the model's encoding_dim and encoding_scaling")

@@ -2,7 +2,8 @@
 
 One run lives in a folder: ``config.json`` (the request; a different request for the same folder is refused),
 ``metrics.csv`` (one row per step and split: step, split, tpr, fpr, purity, efficiency, loss; TPR and FPR are those
-of the *reconstructed* segments, i.e. of the assignment, as in the paper's Sec. 5), ``last.pt`` and
+of the *reconstructed* segments, i.e. of the assignment, as in the paper's Sec. 5; a PTT model's training rows have
+none under on-device step metrics, ``train_many(step_metrics=...)``), ``last.pt`` and
 ``best.pt`` (model, optimizer, scheduler and every RNG state; written atomically every ``eval_every`` steps; best by
 validation purity). A run that finds ``last.pt`` resumes from it and ends bit-identical to an uninterrupted run on
 the CPU (tested). Steps use ``batch_frames`` frames by gradient accumulation, as the paper does.
@@ -41,6 +42,7 @@ from .step import frame_loss, frame_step, frame_steps, pass_steps  # noqa: F401
 from .validation import evaluate, evaluate_many, settled_validation, validation_indices  # noqa: F401
 
 METRIC_FIELDS = ["step", "split", "tpr", "fpr", "purity", "efficiency", "loss"]
+STEP_METRICS = ("assignment", "device", "auto")
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -148,6 +150,15 @@ class _Run:
         _save(self.last, state)
 
 
+def _train_row(step: int, loss: float, counts: list | None) -> dict:
+    """A training row of ``metrics.csv``: the step's mean frame loss and the TPR/FPR of its assignments (NaN
+    where none were solved, or on empty denominators)."""
+    tp, fp, tn, fn = counts if counts is not None else (0, 0, 0, 0)
+    return {"step": step, "split": "train", "tpr": tp / (tp + fn) if tp + fn else math.nan,
+            "fpr": fp / (fp + tn) if fp + tn else math.nan, "purity": math.nan, "efficiency": math.nan,
+            "loss": loss}
+
+
 def make_optimizer(config: TrainConfig, params) -> tuple[torch.optim.Optimizer, object]:
     """The optimiser and learning-rate schedule of a configuration (the schedule None for a constant rate)."""
     kind = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[config.optimizer]
@@ -172,7 +183,8 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
                normalization: dict | None = None, data_info: dict | None = None, progress: bool = True,
                stop_after: int | None = None, device: str | None = "cpu", max_seconds: float | None = None,
                workers: int = 1, easy_frames=None, machine_dependent: tuple[str, ...] = (),
-               stack_models: bool | str = "auto", resident_frames: bool | str = "auto") -> list[dict]:
+               stack_models: bool | str = "auto", resident_frames: bool | str = "auto",
+               step_metrics: str = "auto") -> list[dict]:
     """Train (or resume) several models in one process, each in its own run folder exactly as :func:`train` writes
     it; returns their best validation metrics. Every step loads each frame once for all models, encodes its edges
     once, solves all models' assignments in one call and back-propagates all losses together; each model keeps
@@ -189,10 +201,17 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
     so the weights are not those of the side-by-side run; True, False, or ``"auto"``: on CUDA devices, where it is
     faster). ``resident_frames``: the training frames copied to the device once and served from there
     (``training.resident``; True, False, or ``"auto"``: on CUDA devices when they fit in half the free memory, else
-    from the graph cache with a warning)."""
+    from the graph cache with a warning). ``step_metrics``: what the training rows of ``metrics.csv`` hold:
+    ``"assignment"``, every step's loss and the TPR/FPR of its assignments (PTT models' frames are assigned for
+    it, and each number is read back from the device at every step); ``"device"``, the loss accumulated on the
+    device and written at each validation (PTT models' rows then have no TPR/FPR, and a step of PTT models alone
+    waits for nothing on the host); ``"auto"``: ``"device"`` on CUDA devices. The weights do not depend on it
+    (tested)."""
     for name, value in (("stack_models", stack_models), ("resident_frames", resident_frames)):
         if value not in (True, False, "auto"):
             raise TrainError(f"{name} must be True, False or 'auto', got {value!r}")
+    if step_metrics not in STEP_METRICS:
+        raise TrainError(f"step_metrics must be one of {STEP_METRICS}, got {step_metrics!r}")
     configs = list(configs)
     run_dirs = [Path(d) for d in run_dirs]
     if len(configs) != len(run_dirs):
@@ -270,36 +289,56 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
     # process CPU seconds of the training steps alone (every thread; validations and BatchNorm recomputation
     # left out), the currency of time-to-accuracy comparisons; shared by the models trained together
     cpu0, val_cpu = time.process_time(), 0.0
+    on_device = step_metrics == "device" or (step_metrics == "auto" and dev.type == "cuda")
+    pending: list = []  # on_device: (step, every model's loss on the device, confusion counts), written in bulk
+
+    def write_train_rows() -> None:
+        if not pending:
+            return
+        losses = torch.stack([torch.stack(ls) for _, ls, _ in pending]).cpu().tolist()  # the one read
+        for (step_, _, conf_), row in zip(pending, losses):
+            for r, total, counts in zip(runs, row, conf_):
+                r.writer.writerow(_train_row(step_, total / n_batch, counts))
+        if progress:
+            bar.set_postfix(loss=f"{losses[-1][0] / n_batch:.4g}" if len(runs) == 1 else
+                            f"{np.mean(losses[-1]) / n_batch:.4g} (mean)")
+        pending.clear()
+
     try:
         for step in bar:
             pool = easy_frames if step <= first.curriculum_steps else train_frames
             idx = torch.randint(len(pool), (n_batch,), generator=gen).tolist()
             for r in runs:
                 r.opt.zero_grad(set_to_none=True)
-            totals = [0.0] * len(runs)
-            conf = [[0, 0, 0, 0] for _ in runs]
+            totals: list = [0.0] * len(runs)
+            conf: list = [None] * len(runs)  # None: no assignment this step (PTT with on-device metrics)
             per_pass = first.frames_per_pass
             for p0 in range(0, n_batch, per_pass):
                 frames = [pool[i].to(dev) for i in idx[p0:p0 + per_pass]]
-                results = pass_steps(models, frames, configs, loss_scale=1.0 / n_batch, workers=workers, stack=stack)
+                results = pass_steps(models, frames, configs, loss_scale=1.0 / n_batch, workers=workers, stack=stack,
+                                     assign_ptt=not on_device)
                 sum(loss / n_batch for per_frame in results for loss, _, _ in per_frame).backward()
                 for g, per_frame in zip(frames, results):
-                    truth = g.y.cpu().numpy()
+                    truth = g.y.cpu().numpy() if any(y is not None for _, _, y in per_frame) else None
                     for k, (loss, _, y_rec) in enumerate(per_frame):
-                        totals[k] += float(loss.detach())
-                        m = edge_metrics(y_rec, truth)
-                        conf[k] = [conf[k][0] + m["tp"], conf[k][1] + m["fp"], conf[k][2] + m["tn"],
-                                   conf[k][3] + m["fn"]]
-            for r, total, (tp, fp, tn, fn) in zip(runs, totals, conf):
+                        totals[k] = totals[k] + (loss.detach().double() if on_device else float(loss.detach()))
+                        if y_rec is not None:
+                            m = edge_metrics(y_rec, truth)
+                            c = conf[k] or [0, 0, 0, 0]
+                            conf[k] = [c[0] + m["tp"], c[1] + m["fp"], c[2] + m["tn"], c[3] + m["fn"]]
+            for r in runs:
                 r.opt.step()
                 if r.sched is not None:
                     r.sched.step()
-                r.writer.writerow({"step": step, "split": "train", "tpr": tp / (tp + fn) if tp + fn else math.nan,
-                                   "fpr": fp / (fp + tn) if fp + tn else math.nan, "purity": math.nan,
-                                   "efficiency": math.nan, "loss": total / n_batch})
-            bar.set_postfix(loss=f"{totals[0] / n_batch:.4g}" if len(runs) == 1 else
-                            f"{np.mean(totals) / n_batch:.4g} (mean)")
+            if on_device:
+                pending.append((step, [torch.as_tensor(t, dtype=torch.float64, device=dev) for t in totals], conf))
+            else:
+                for r, total, counts in zip(runs, totals, conf):
+                    r.writer.writerow(_train_row(step, total / n_batch, counts))
+                bar.set_postfix(loss=f"{totals[0] / n_batch:.4g}" if len(runs) == 1 else
+                                f"{np.mean(totals) / n_batch:.4g} (mean)")
             if step % first.eval_every == 0 or step == first.steps:
+                write_train_rows()
                 v0 = time.process_time()
                 step_cpu = v0 - cpu0 - val_cpu
                 recalibrate_batchnorm(models, bn_subset)
@@ -315,10 +354,13 @@ def train_many(configs: list[TrainConfig], train_frames, val_frames, run_dirs: l
             if max_seconds is not None and step % first.eval_every == 0 and time.perf_counter() - t0 > max_seconds:
                 break
     finally:
-        bar.close()
-        for r in runs:
-            if hasattr(r, "fh"):
-                r.fh.close()
+        try:
+            write_train_rows()  # rows after the last checkpoint: dropped again by a resume, as in either mode
+        finally:
+            bar.close()
+            for r in runs:
+                if hasattr(r, "fh"):
+                    r.fh.close()
     out = []
     seconds = time.perf_counter() - t0
     for r in runs:

@@ -3,13 +3,15 @@ served from there, so that a GPU step does neither disk reads nor host-to-device
 
 The frames must fit: their size is measured on the first frames, extrapolated to all, and compared with a budget
 (by default half the device's free memory; on the CPU half the available RAM) before anything is copied; a set that
-does not fit is refused with the estimate, not left to fail half way."""
+does not fit is refused with the estimate, not left to fail half way. Each frame records once whether its edge
+scalars are mirrored (``mirrored``, read by the models instead of testing the device's values at every step)."""
 
 from __future__ import annotations
 
 import torch
 
 from ..checks import available_memory_bytes
+from ..models.interaction_network import is_mirrored
 
 
 class ResidentError(MemoryError):
@@ -49,8 +51,11 @@ class ResidentFrames:
             raise ResidentError(f"{n} frames need about {self.estimate / 2**30:.2f} GiB on {self.device} (the "
                                 f"largest of the first {len(measured)} x {n}); the budget is {budget / 2**30:.2f} "
                                 "GiB: train from the graph cache (resident frames off) or on fewer frames")
-        self.frames = [frames[i].to(self.device) for i in progress_bar(range(n), desc="frames to device",
-                                                                       unit="frame", enabled=progress)]
+        self.frames = []
+        for i in progress_bar(range(n), desc="frames to device", unit="frame", enabled=progress):
+            g = frames[i].to(self.device)
+            g.mirrored = is_mirrored(g.edge_u)
+            self.frames.append(g)
 
     def __len__(self) -> int:
         return len(self.frames)
