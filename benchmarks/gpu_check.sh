@@ -8,12 +8,7 @@
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl lap==0.5.13
 # and carry .whl. Results go to $OUT (or the working directory).
 set -euo pipefail
-if compgen -G ".whl/*.whl" > /dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
-fi
-export PYTHONPATH=$PWD/src:${PYTHONPATH:-} PYTHONUNBUFFERED=1 PCTLIB_PROGRESS=0
-out=${OUT:-.}
+source benchmarks/device_env.sh  # wheels from .whl, PYTHONPATH, $out
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee "$out/gpu_check.txt"
 timeout 540 python3 benchmarks/gpu_zoo_projection.py --device cuda --steps 6 --passes 32 --models 1 4 20 \
     --stack no yes --primaries 2000 --assign-workers 8 2>&1 | tee -a "$out/gpu_check.txt"

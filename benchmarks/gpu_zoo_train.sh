@@ -8,12 +8,7 @@
 # $OUT/zoo_training (copy them into zoo/training, then `pctlib publish-zoo zoo`); a second call with the same
 # run root resumes them.
 set -euo pipefail
-if compgen -G ".whl/*.whl" > /dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
-fi
-export PYTHONPATH=$PWD/src:${PYTHONPATH:-} PYTHONUNBUFFERED=1 PCTLIB_PROGRESS=0
-out=${OUT:-.}
+source benchmarks/device_env.sh  # wheels from .whl, PYTHONPATH, $out
 minutes=${1:-8}
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee "$out/gpu_zoo_train.txt"
 timeout 590 python3 benchmarks/gpu_zoo_train.py --plan benchmarks/gpu_zoo_plan.json --device cuda \
