@@ -1,9 +1,12 @@
 """Training frames held on the device (``training.resident``): the same frames as the graph cache, refused with an
 estimate when they do not fit, and training on them equals training from the cache."""
 
+import numpy as np
 import pytest
 import torch
 
+from pctlib.assign.layout import layout_from_pointers
+from pctlib.models.interaction_network import is_mirrored
 from pctlib.training.loop import TrainConfig, TrainError, train_many
 from pctlib.training.resident import ResidentError, ResidentFrames, frame_bytes
 
@@ -15,8 +18,16 @@ def test_resident_frames_are_the_frames_of_the_graph_cache(data):
     assert [len(p) for p in res.parts] == [len(p) for p in tr.parts]
     for i in range(len(tr)):
         a, b = tr[i].to_dict(), res[i].to_dict()
-        assert set(b) == set(a) | {"mirrored"}  # and the record whether the edge scalars are mirrored
+        # and two records read once on the host: whether the edge scalars are mirrored, the assignment blocks
+        assert set(b) - set(a) <= {"mirrored", "block_layout"}
+        assert res[i].mirrored == is_mirrored(tr[i].edge_u)
+        want = layout_from_pointers(tr[i].hit_edge_index.numpy(), tr[i].hit_layer_ptr.numpy(),
+                                    tr[i].edge_layer_ptr.numpy())
+        for name in ("row", "col", "block_ptr", "shape", "frame_ptr"):
+            assert np.array_equal(getattr(res[i].block_layout, name), getattr(want, name)), (i, name)
         for k, v in a.items():
+            if k in ("mirrored", "block_layout"):
+                continue
             if isinstance(v, torch.Tensor):
                 assert torch.equal(v, b[k]), (i, k)
             else:

@@ -4,12 +4,15 @@ served from there, so that a GPU step does neither disk reads nor host-to-device
 The frames must fit: their size is measured on the first frames, extrapolated to all, and compared with a budget
 (by default half the device's free memory; on the CPU half the available RAM) before anything is copied; a set that
 does not fit is refused with the estimate, not left to fail half way. Each frame records once whether its edge
-scalars are mirrored (``mirrored``, read by the models instead of testing the device's values at every step)."""
+scalars are mirrored (``mirrored``, read by the models instead of testing the device's values at every step) and
+the layout of its assignment blocks (``block_layout``, on the host: PAT's assignments then read only the scores
+back from the device)."""
 
 from __future__ import annotations
 
 import torch
 
+from ..assign.layout import layout_of_graph
 from ..checks import available_memory_bytes
 from ..models.interaction_network import is_mirrored
 
@@ -53,8 +56,10 @@ class ResidentFrames:
                                 "GiB: train from the graph cache (resident frames off) or on fewer frames")
         self.frames = []
         for i in progress_bar(range(n), desc="frames to device", unit="frame", enabled=progress):
-            g = frames[i].to(self.device)
-            g.mirrored = is_mirrored(g.edge_u)
+            g = frames[i]
+            mirrored, layout = is_mirrored(g.edge_u), layout_of_graph(g)  # read on the host, before the copy
+            g = g.to(self.device)
+            g.mirrored, g.block_layout = mirrored, layout
             self.frames.append(g)
 
     def __len__(self) -> int:

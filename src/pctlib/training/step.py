@@ -63,7 +63,8 @@ def pass_steps(models: list[EdgeScorer], frames: list, configs: list[TrainConfig
         mirrored = False  # the frames' halves interleave: the joint scalars are not one half repeated
     layout = None
     if ptt_assigned or pat:
-        layout = layout_of_graph(g) if len(frames) == 1 else concat_layouts([layout_of_graph(f) for f in frames])
+        layouts = [_layout(f) for f in frames]
+        layout = layouts[0] if len(frames) == 1 else concat_layouts(layouts)
     seg_ptr = np.concatenate([[0], np.cumsum([int(f.x.shape[0]) for f in frames])]).astype(int)
     if stack and len(models) > 1:
         from ..models.stacked import stacked_logits
@@ -106,6 +107,12 @@ def pass_steps(models: list[EdgeScorer], frames: list, configs: list[TrainConfig
                     loss = loss + configs[k].downstream_weight * downstream(yk, frames[f]).to(loss.dtype)
                 out[f][k] = (loss, sk, yk.detach().cpu().numpy().astype(np.int8))
     return out
+
+
+def _layout(frame):
+    """The frame's assignment-block layout: its own record (``training.resident``) or built from its pointers."""
+    recorded = getattr(frame, "block_layout", None)
+    return layout_of_graph(frame) if recorded is None else recorded
 
 
 def frame_loss(model: EdgeScorer, g, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
