@@ -9,15 +9,16 @@ prepared GPU command of the reference zoo, and its timing.
         [--max-minutes M] [--stack auto|yes|no] [--assign-workers N]
 
 Each execution of the plan is set up exactly as ``04_train_run`` sets it up (``training.setup``: the same data,
-configurations and run folders), so the run folders are those ``pctlib run params/zoo.yaml`` writes and resumes,
-and ``pctlib publish-zoo zoo`` publishes them whichever of the two trained them. Executions that share their data and
-step schedule are trained together in one ``train_many`` (the zoo's 20 models: one process, one network of 20
-models on a GPU with ``--stack auto``). ``--run-root`` writes the run folders elsewhere (e.g. the device's $OUT;
-copy them into the plan's run root to publish them). ``--max-minutes``: stop after the first validation past that
-many minutes since the command started (the data's preparation included; the command resumes from there). Prints the data preparation time, the training time, model-frames per
-second (of training steps, validations included) and every model's best validation purity. Training hits are
-simulated on the machine that runs it (the validation hits are shipped with the repository); on a GPU the models'
-steps are not bit-reproducible (scatter reductions), on the CPU they are.
+configurations and run folders), so the run folders are those ``pctlib run params/zoo.yaml`` writes and resumes, and
+``pctlib publish-zoo zoo`` publishes them whichever of the two trained them. Executions that share their data and
+step schedule are trained together in one ``train_many`` (the zoo's 20 models: one process, one network of 20 models
+on a GPU with ``--stack auto``). ``--run-root`` writes the run folders elsewhere (e.g. the device's $OUT; copy them
+into the plan's run root to publish them). ``--max-minutes``: stop after the first validation past that many minutes
+since the command started (the data's preparation included; the command resumes from there). Prints the data
+preparation time, the training time, model-frames per second (of training steps, validations included) and every
+model's best validation purity. Training hits are simulated on the machine that runs it (the validation hits are
+shipped with the repository); on a GPU the models' steps are not bit-reproducible (scatter reductions), on the CPU
+they are.
 """
 
 from __future__ import annotations

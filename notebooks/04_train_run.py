@@ -55,6 +55,9 @@ frames_per_pass = 1  # frames scored in one pass (GPUs); 1: frame by frame, each
 assign_workers = 1  # threads solving the assignments of a pass (keeps a GPU fed on a many-core host)
 # models trained together scored as one network (pctlib.models.stacked; auto: on a GPU, where it is faster)
 stack_models = "auto"  # one of: auto, yes, no
+# training rows of metrics.csv: each step's loss and assignment TPR/FPR read at every step (assignment), or the loss
+# kept on the device and written at each validation, PTT models' frames then not assigned (device; auto: on a GPU)
+step_metrics = "auto"  # one of: auto, assignment, device
 threads = 2
 device = "auto"  # auto: a GPU when there is one
 graph_builder = "angular"  # one of: angular, learned
@@ -92,7 +95,7 @@ print(f"{len(train_frames)} training frames, {len(val_frames)} validation frames
 # %%
 bests = train_many(configs, train_frames, val_frames, run_dirs, setup.normalization, data_info=setup.data_info,
                    device=device, workers=assign_workers, machine_dependent=setup.machine_dependent,
-                   stack_models={"auto": "auto", "yes": True, "no": False}[stack_models])
+                   stack_models={"auto": "auto", "yes": True, "no": False}[stack_models], step_metrics=step_metrics)
 out = results_folder(results_dir)
 rows = []
 for cfg, run_dir, best in zip(configs, run_dirs, bests):

@@ -47,7 +47,8 @@ def run_folder(parent: Path, config: TrainConfig, data_info: Mapping[str, Any],
     without its machine-dependent entries (so that a run resumed on another CPU keeps its folder)."""
     named_by = {k: v for k, v in data_info.items() if k not in machine_dependent}
     blob = json.dumps({"cfg": config.to_dict(), **named_by}, sort_keys=True, default=str)
-    return parent / f"{config.mode}_lam{config.lam:g}_seed{config.seed}_{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
+    return parent / f"{config.mode}_lam{config.lam:g}_seed{config.seed}_{digest}"
 
 
 def training_setup(p: Mapping[str, Any], root: Path, default_parent: Path, progress: bool = True) -> TrainingSetup:
