@@ -94,23 +94,16 @@ print(f"{len(models)} trained models: {sorted({m[0] for m in models})}")
 # otherwise evaluates here on `test_primaries`.
 
 # %%
-import json
-
 from pctlib.io.readers import read_hits
-from pctlib.reference_zoo import REFERENCE_FOLDER, verify
+from pctlib.reference_zoo import REFERENCE_FOLDER, table1_export as read_table1_export
 
-export = root / table1_export if table1_export else None
-use_export = False
-if export is not None and zoo_source == "reference" and (export / "about.json").is_file():
-    about_export = json.loads((export / "about.json").read_text())
-    missing = ({float(t) for t in phantoms} - {float(t) for t in about_export["phantoms"]}) | (
-        set(densities) - set(about_export["densities"]))
-    same_zoo = about_export["zoo_digest"] == verify(root / REFERENCE_FOLDER)["digest"]
-    use_export = same_zoo and not missing
-    print(f"{table1_export}: {about_export['primaries']} test primaries per phantom, measured on "
-          f"{about_export['cpu']} by `{about_export['command']}`; "
-          + ("used for Table 1" if use_export else "NOT used: " + ("another zoo" if not same_zoo else
-                                                                   f"lacks {sorted(missing)}")))
+exported = None
+if table1_export and zoo_source == "reference" and (graph_builder, preselect) == ("angular", "none"):
+    # used only when measured on this very zoo (manifest digest), for these phantoms and densities, with this filter
+    exported, export_note = read_table1_export(root / table1_export, root / REFERENCE_FOLDER, phantoms, densities,
+                                               min_last_edep, seeds=[m.seed for m in zoo.models])
+    print(export_note)
+use_export = exported is not None
 rows = []
 for t, path in ({} if use_export else test_hits).items():
     hits = read_hits(path)
@@ -125,9 +118,7 @@ for t, path in ({} if use_export else test_hits).items():
                 rows.append({**r, "algorithm": "track follower", "seed": 0, "phantom_mm": t})
 frames = pd.DataFrame(rows)
 if use_export:
-    frames = pd.read_csv(export / "per_frame.csv")
-    frames = frames[frames.phantom_mm.isin(phantoms) & frames.primaries_per_frame.isin(densities)
-                    & (frames.algorithm.eq("track follower") | frames.seed.isin([m.seed for m in zoo.models]))]
+    frames = exported if follower else exported[exported.algorithm.ne("track follower")]
 save_table(frames, results_dir, "per_frame")
 # per frame, then the mean over frames (as the released code averages), then mean and std over seeds
 metric_columns = ["purity", "efficiency", "purity_all_tracks", "efficiency_clean"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from pctlib.cli import main
 from pctlib.reference_zoo import (REFERENCE_FOLDER, ReferenceZooError, publish, publish_trained, reference_curves,
                                   reference_zoo, validation_frames, verify)
 from pctlib.training.data import DataSpec, feature_statistics, prepare, simulated_hits
-from pctlib.training.loop import TrainConfig, evaluate, train_many, validation_indices
+from pctlib.training.loop import TrainConfig, evaluate, evaluate_many, train_many, validation_indices
 from pctlib.zoo import Zoo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,6 +207,41 @@ def test_publish_zoo_takes_the_validation_hits_from_the_recorded_data_folder_and
         hist_file.unlink(missing_ok=True)
 
 
+def test_a_table1_export_is_used_only_for_the_zoo_phantoms_densities_and_filter_it_was_measured_with(published,
+                                                                                                   tmp_path):
+    import pandas as pd
+
+    from pctlib.reference_zoo import table1_export
+
+    out, manifest, _ = published
+    export = tmp_path / "export"
+    got, why = table1_export(export, out, [100.0], [100], 0.0625)
+    assert got is None and "no Table 1 export" in why
+    export.mkdir()
+    rows = [{"algorithm": alg, "seed": seed, "phantom_mm": t, "primaries_per_frame": n, "frame": 0, "purity": 0.9}
+            for t in (100.0, 200.0) for n in (50, 100) for alg, seed in (("GNN PTT", 0), ("GNN PTT", 1),
+                                                                         ("track follower", 0))]
+    pd.DataFrame(rows).to_csv(export / "per_frame.csv", index=False)
+    about = {"command": "benchmarks/table1_reference.py", "cpu": "a CPU", "primaries": 10000,
+             "phantoms": [100.0, 200.0], "densities": [50, 100], "min_last_edep": 0.0625,
+             "zoo_digest": manifest["digest"]}
+    (export / "about.json").write_text(json.dumps(about))
+    got, why = table1_export(export, out, [200.0], [100], 0.0625, seeds=[1])
+    assert why.endswith("used for Table 1") and "a CPU" in why
+    assert sorted(zip(got.algorithm, got.seed)) == [("GNN PTT", 1), ("track follower", 0)]
+    assert set(got.phantom_mm) == {200.0} and set(got.primaries_per_frame) == {100}
+    assert len(table1_export(export, out, [100.0, 200.0], [50, 100], 0.0625)[0]) == len(rows)
+    refused = {"another zoo": ({**about, "zoo_digest": "0" * 64}, [100.0], [100], 0.0625),
+               r"lacks \[150\]": (about, [100.0], [150], 0.0625),
+               r"lacks \[150.0\]": (about, [150.0], [100], 0.0625),
+               "track filter min_last_edep 0.0625, not 0.1": (about, [100.0], [100], 0.1)}
+    for reason, (meta, phantoms, densities, edep) in refused.items():
+        (export / "about.json").write_text(json.dumps(meta))
+        got, why = table1_export(export, out, phantoms, densities, edep)
+        assert got is None
+        assert re.search("NOT used: .*" + reason, why), (reason, why)
+
+
 def test_the_committed_reference_zoo_verifies_and_reproduces_its_validation_metrics(tmp_path):
     """Every committed checkpoint loads with ``weights_only=True``, matches its sha256, and re-evaluated on its
     shipped validation frames gives its recorded purity (``PURITY_TOLERANCE``)."""
@@ -216,9 +252,15 @@ def test_the_committed_reference_zoo_verifies_and_reproduces_its_validation_metr
     frames = validation_frames(folder, tmp_path / "data")
     for m in ref.models:
         torch.load(m.checkpoint, weights_only=True)
-        cfg = m.train_config()
-        got = evaluate(m.load(), [frames[i] for i in validation_indices(frames, cfg.max_val_frames)], cfg)
-        assert got["purity"] == pytest.approx(m.best["purity"], abs=PURITY_TOLERANCE), m.checkpoint.name
+    # the models that validated on the same frames are evaluated together (each frame built and encoded once)
+    groups: dict[int, list] = {}
+    for m in ref.models:
+        groups.setdefault(m.train_config().max_val_frames, []).append(m)
+    for n_val, group in groups.items():
+        subset = [frames[i] for i in validation_indices(frames, n_val)]
+        got = evaluate_many([m.load() for m in group], subset, [m.train_config() for m in group])
+        for m, g in zip(group, got):
+            assert g["purity"] == pytest.approx(m.best["purity"], abs=PURITY_TOLERANCE), m.checkpoint.name
 
 
 def test_chapters_take_their_zoo_from_the_trained_runs_or_the_reference(trained, tmp_path):

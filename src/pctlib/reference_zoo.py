@@ -269,3 +269,37 @@ def chapter_zoo(project_root: str | Path, params_name: str, source: str = "train
                            f"{sorted({m.seed for m in zoo.models})})")
         zoo = Zoo([m for m in zoo.models if m.seed in set(seeds)])
     return zoo.checked()
+
+
+def table1_export(export: str | Path, zoo_folder: str | Path, phantoms, densities, min_last_edep: float,
+                  seeds=None):
+    """The per-frame Table 1 rows that ``benchmarks/table1_reference.py`` exported to ``export``, restricted to
+    ``phantoms``, ``densities`` and (GNN rows) ``seeds`` (None: all), and a line saying where they come from —
+    or None and why not: no export, an export of another zoo than the one in ``zoo_folder`` (manifest digest),
+    one lacking a phantom or density, or one measured with another track filter (``min_last_edep``). The zoo
+    folder is verified first (a damaged one raises :class:`ReferenceZooError`)."""
+    import pandas as pd
+
+    export = Path(export)
+    about_file = export / "about.json"
+    if not about_file.is_file():
+        return None, f"{export}: no Table 1 export"
+    about = json.loads(about_file.read_text())
+    source = (f"{export.name}: {about['primaries']} test primaries per phantom, measured on {about['cpu']} by "
+              f"`{about['command']}`")
+    reasons = []
+    if about["zoo_digest"] != verify(zoo_folder)["digest"]:
+        reasons.append("measured on another zoo")
+    missing = sorted(({float(t) for t in phantoms} - {float(t) for t in about["phantoms"]})
+                     | ({int(n) for n in densities} - {int(n) for n in about["densities"]}))
+    if missing:
+        reasons.append(f"lacks {missing}")
+    if float(about["min_last_edep"]) != float(min_last_edep):
+        reasons.append(f"track filter min_last_edep {about['min_last_edep']}, not {min_last_edep}")
+    if reasons:
+        return None, f"{source}; NOT used: " + "; ".join(reasons)
+    frames = pd.read_csv(export / "per_frame.csv")
+    keep = frames.phantom_mm.isin([float(t) for t in phantoms]) & frames.primaries_per_frame.isin(list(densities))
+    if seeds is not None:
+        keep &= frames.algorithm.eq("track follower") | frames.seed.isin(list(seeds))
+    return frames[keep].reset_index(drop=True), f"{source}; used for Table 1"
