@@ -134,6 +134,20 @@ def test_repository_params_sets_are_valid():
     assert z["steps"] * z["batch_frames"] >= 10 * d["steps"] * d["batch_frames"]
 
 
+def test_the_default_chapters_analyse_the_reference_zoo_and_the_paper_chapters_their_own():
+    """Under default params chapters 05-10 read the committed reference zoo while 04_train_run still trains a small
+    zoo from scratch; under paper params every chapter analyses the zoo the params set trains (the protocol)."""
+    root = Path(__file__).resolve().parents[1]
+    chapters = ["05_benchmarks", "06_loss_surfaces", "07_similarity", "08_mode_connectivity",
+                "09_noise_and_learned_graphs", "10_downstream"]
+    default = load_param_set(root / "params" / "default.yaml", root / "notebooks")
+    paper = load_param_set(root / "params" / "paper.yaml", root / "notebooks")
+    for nb in chapters:
+        assert default.notebooks[nb].get("zoo_source") == "reference", nb
+        assert paper.notebooks.get(nb, {}).get("zoo_source", "trained") == "trained", nb
+    assert default.notebooks["04_train_run"]["models"] and default.notebooks["04_train_run"]["steps"] > 0
+
+
 def test_cases_combine_with_axes_and_are_validated(project):
     path = write_params(project, """
 notebooks:
