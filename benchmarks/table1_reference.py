@@ -9,7 +9,7 @@ as chapter 05 simulates them, ``data/hits/test_*``, test seed 9) at each density
 (``tracks.evaluate.evaluate_frames``: the paper's purity and efficiency and their stricter companions, per frame).
 The jobs (one per phantom, density and tracker) run in ``--workers`` processes of one thread each; each job's rows
 are kept in ``runs/table1_reference/parts/`` as it finishes, so a killed run resumes where it stopped. The export
-folder receives ``per_frame.csv`` (every frame of every tracker) and ``about.json`` (the command, the CPU, the zoo's
+folder receives ``per_frame.csv.gz`` (every frame of every tracker) and ``about.json`` (the command, the CPU, the zoo's
 manifest digest, the test set and the seconds), which ``05_benchmarks`` reads (its ``table1_export`` parameter)
 when the digest is the reference zoo's. Chapter 05's own evaluation on its smaller default test set, which fits the
 book's time budget, stays beside it.
@@ -21,6 +21,7 @@ About 4-6 CPU seconds per 100 test primaries per model and phantom (20 models, t
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import json
 import os
@@ -112,7 +113,8 @@ def main() -> None:
     frames = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
     dest = Path(a.export)
     dest.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(dest / "per_frame.csv", frames.to_csv(index=False).encode())
+    # gzip without a timestamp: the same rows give the same bytes
+    write_bytes_atomic(dest / "per_frame.csv.gz", gzip.compress(frames.to_csv(index=False).encode(), mtime=0))
     write_json_atomic(dest / "about.json", {
         "command": "benchmarks/table1_reference.py " + " ".join(sys.argv[1:]), **settings,
         "models": len(zoo.models), "jobs": len(jobs), "workers": a.workers, "seconds_this_call": seconds,

@@ -117,9 +117,10 @@ for t, path in ({} if use_export else test_hits).items():
                                      graph=replace(graph_cfg, primaries_per_frame=n), modules=modules):
                 rows.append({**r, "algorithm": "track follower", "seed": 0, "phantom_mm": t})
 frames = pd.DataFrame(rows)
-if use_export:
+if use_export:  # its rows stay in the export's folder (benchmarks/results/table1_reference), not copied here
     frames = exported if follower else exported[exported.algorithm.ne("track follower")]
-save_table(frames, results_dir, "per_frame")
+else:
+    save_table(frames, results_dir, "per_frame")
 # per frame, then the mean over frames (as the released code averages), then mean and std over seeds
 metric_columns = ["purity", "efficiency", "purity_all_tracks", "efficiency_clean"]
 per_seed = frames.groupby(["algorithm", "primaries_per_frame", "phantom_mm", "seed"])[

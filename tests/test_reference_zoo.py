@@ -221,7 +221,7 @@ def test_a_table1_export_is_used_only_for_the_zoo_phantoms_densities_and_filter_
     rows = [{"algorithm": alg, "seed": seed, "phantom_mm": t, "primaries_per_frame": n, "frame": 0, "purity": 0.9}
             for t in (100.0, 200.0) for n in (50, 100) for alg, seed in (("GNN PTT", 0), ("GNN PTT", 1),
                                                                          ("track follower", 0))]
-    pd.DataFrame(rows).to_csv(export / "per_frame.csv", index=False)
+    pd.DataFrame(rows).to_csv(export / "per_frame.csv.gz", index=False)
     about = {"command": "benchmarks/table1_reference.py", "cpu": "a CPU", "primaries": 10000,
              "phantoms": [100.0, 200.0], "densities": [50, 100], "min_last_edep": 0.0625,
              "zoo_digest": manifest["digest"]}

@@ -298,7 +298,7 @@ def table1_export(export: str | Path, zoo_folder: str | Path, phantoms, densitie
         reasons.append(f"track filter min_last_edep {about['min_last_edep']}, not {min_last_edep}")
     if reasons:
         return None, f"{source}; NOT used: " + "; ".join(reasons)
-    frames = pd.read_csv(export / "per_frame.csv")
+    frames = pd.read_csv(export / "per_frame.csv.gz")
     keep = frames.phantom_mm.isin([float(t) for t in phantoms]) & frames.primaries_per_frame.isin(list(densities))
     if seeds is not None:
         keep &= frames.algorithm.eq("track follower") | frames.seed.isin(list(seeds))
