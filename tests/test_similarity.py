@@ -282,9 +282,13 @@ def test_seed_bootstrap_resamples_training_runs():
     assert ev.estimate == pytest.approx(-0.15) and len(ev.draws) > 0 and max(ev.draws) < -0.05
     # two seeds per configuration leave one within pair each, repeated by every resample: no uncertainty either
     two = df[(df["seed_a"] == 0) & (df["seed_b"] == 1)]
-    assert np.isnan(seed_evidence(two, "X", "Y", "d").se)
+    ev = seed_evidence(two, "X", "Y", "d", shift=0.05)
+    assert np.isnan(ev.se)  # but its estimate is the plain difference of the group means, by hand
+    assert ev.estimate == pytest.approx(two[two.group == "X"].d.mean() - two[two.group == "Y"].d.mean() - 0.05)
     one = pd.DataFrame([{"conf_a": "X", "seed_a": 0, "conf_b": "Y", "seed_b": 0, "group": "A", "d": 0.1}])
-    assert np.isnan(seed_evidence(one, "A", None, "d").se)
+    ev = seed_evidence(one, "A", None, "d")
+    assert np.isnan(ev.se) and ev.estimate == pytest.approx(0.1)
+    assert np.isnan(seed_evidence(one, "A", "B", "d").estimate)  # an empty group: nothing to estimate
 
 
 def test_released_cka_protocol_against_brute_force_hsic_of_every_layer_pair(data):

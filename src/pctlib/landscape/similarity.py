@@ -424,7 +424,12 @@ def seed_evidence(pairs, group_a: str, group_b: str | None, value: str, shift: f
     seeds = pd.concat([rows[["conf_a", "seed_a"]].set_axis(["conf", "seed"], axis=1),
                        rows[["conf_b", "seed_b"]].set_axis(["conf", "seed"], axis=1)]).groupby("conf")["seed"].nunique()
     if len(seeds) == 0 or seeds.min() < 3:
-        return Evidence.normal(np.nan, np.nan, method="a configuration with fewer than 3 seeds: no uncertainty")
+        # the estimate itself is still reported (the table shows it), only its uncertainty is missing
+        v = rows[value].to_numpy(float)
+        in_a, in_b = (rows["group"] == group_a).to_numpy(), (rows["group"] == group_b).to_numpy()
+        est = (np.nan if not in_a.any() or (group_b is not None and not in_b.any()) else
+               v[in_a].mean() - (v[in_b].mean() if group_b is not None else 0.0) - shift)
+        return Evidence.normal(float(est), np.nan, method="a configuration with fewer than 3 seeds: no uncertainty")
     try:
         r = seed_bootstrap(pairs, group_a, group_b, value, resamples=resamples, seed=seed, return_draws=True)
     except SimilarityError as exc:
