@@ -30,13 +30,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # the repository's pctlib, also where it is not installed (the device)
 NOTEBOOK = "04_train_run"
 
 
 def resolve_plan(params: Path) -> dict:
     """The trainings a params file asks ``04_train_run`` for: every execution's parameters, the notebook's
     defaults filled in (what papermill would run)."""
-    sys.path.insert(0, str(ROOT / "src"))
     from pctlib.runner.engine import planned_executions
     from pctlib.runner.notebook_params import read_notebook_spec
     from pctlib.training.setup import TRAINING_PARAMETERS
@@ -55,7 +55,7 @@ def resolve_plan(params: Path) -> dict:
 
 def _joint_key(setup) -> str:
     c = setup.configs[0]
-    return json.dumps({"data": {k: v for k, v in setup.data_info.items()}, "steps": c.steps,
+    return json.dumps({"data": setup.data_info, "steps": c.steps,
                        "batch_frames": c.batch_frames, "frames_per_pass": c.frames_per_pass,
                        "data_seed": c.data_seed}, sort_keys=True, default=str)
 
@@ -84,7 +84,6 @@ def main(argv: list[str] | None = None) -> None:
     if a.device is None:  # e.g. `make benchmarks`: the whole zoo is not trained by accident
         ap.print_help()
         return
-    sys.path.insert(0, str(ROOT / "src"))
     import torch
 
     from pctlib.training.loop import resolve_device, train_many
