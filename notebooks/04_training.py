@@ -357,7 +357,8 @@ if (ref_dir / "manifest.json").is_file():
     best = ref_curves.loc[ref_curves.groupby("name").purity.idxmax()]
     ref_summary = best.groupby("configuration", sort=False).agg(
         models=("seed", "count"), best_purity=("purity", "mean"), best_purity_std=("purity", "std"),
-        frames_at_best=("frames", "mean"), last_frames=("frames", "max"))
+        frames_at_best=("frames", "mean"))
+    ref_summary["frames_trained"] = ref_curves.groupby("configuration", sort=False).frames.max()
     save_table(ref_summary.reset_index(), results_dir, "reference_zoo")
     ref_display = ref_summary.round(3)
 else:
