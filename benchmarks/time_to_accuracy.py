@@ -29,6 +29,11 @@ The printed table gives, per run, the best validation purity within every CPU bu
 the frames and CPU seconds to first reach each purity of ``--targets``, and the distance of the run's best purity
 to the GPU run of the paper's recipe (purity 0.88 after 500 steps x 32 frames; shared reference figures, a
 quoted value, not rerun here).
+
+``--export DIR`` writes what ``04_training`` draws (curves.csv, summary.csv, about.json; commit it, data/ is not
+committed). Runs are named by recipe, mode and the CPU that measured them: exporting into a folder that holds
+another machine's runs of the same protocol keeps them beside this machine's (a run measured again on the same CPU
+replaces its copy), so a study can be completed on another machine without mixing its CPU seconds.
 """
 
 from __future__ import annotations
@@ -191,7 +196,7 @@ def main() -> None:
     ap.add_argument("--table", action="store_true", help="print the table of the runs made so far; no training")
     ap.add_argument("--csv", help="also write the table here")
     ap.add_argument("--export", help="write summary.csv, curves.csv and about.json of the runs made so far into this "
-                    "folder (what 04_training draws; commit it: data/ is not committed)")
+                    "folder, beside the runs other CPUs exported there (what 04_training draws; commit it)")
     ap.add_argument("--worker", nargs=2, metavar=("RECIPE", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     for name in ("horizon_frames", "eval_frames", "threads", "jobs", "train_primaries", "val_primaries"):
@@ -239,28 +244,77 @@ def main() -> None:
         export(out, Path(args.export), df, args)
 
 
+#: what makes two studies' runs comparable: an export only gathers runs measured with the same settings
+PROTOCOL_KEYS = ("threads", "horizon_frames", "eval_frames", "train_primaries", "val_primaries",
+                 "gpu_reference_purity")
+RUN_KEYS = ["recipe", "mode", "cpu"]
+
+
+def merge_export(old: dict | None, curves, summary, about: dict):
+    """The export of ``curves``/``summary`` (this machine's runs; ``about`` says how they were measured) gathered
+    with ``old`` (``{"curves", "summary", "about"}`` of the folder's earlier export, or None): runs are told apart
+    by recipe, mode and CPU (CPU seconds of different CPUs are not comparable, and neither are their simulated
+    hits), a run measured again on the same CPU replaces its earlier copy, and runs of another protocol (threads,
+    horizon, validation interval, data sizes, GPU reference) are refused. Returns the curves, summary and about."""
+    import pandas as pd
+
+    if old is None:
+        return curves, summary, {**{k: v for k, v in about.items() if k != "command"}, "commands": [about["command"]]}
+    differ = [k for k in PROTOCOL_KEYS if old["about"].get(k) != about.get(k)]
+    if differ:
+        raise ValueError("the export folder holds runs of another protocol (" + ", ".join(
+            f"{k}: {old['about'].get(k)!r} there, {about.get(k)!r} here" for k in differ)
+                         + "); export to another folder")
+
+    def with_cpu(df):  # an export written before runs carried their CPU: the one CPU its about.json names
+        return df if "cpu" in df else df.assign(cpu=old["about"]["cpu"])
+
+    new_runs = set(map(tuple, curves[RUN_KEYS].drop_duplicates().to_numpy()))
+
+    def gather(old_df, new_df):
+        old_df = with_cpu(old_df)
+        keep = ~old_df[RUN_KEYS].apply(tuple, axis=1).isin(new_runs)
+        return pd.concat([old_df[keep], new_df], ignore_index=True).sort_values(RUN_KEYS, kind="stable").reset_index(
+            drop=True)
+
+    merged_curves, merged_summary = gather(old["curves"], curves), gather(old["summary"], summary)
+    commands = old["about"].get("commands", [old["about"].get("command")]) + [about["command"]]
+    recipes = {**old["about"].get("recipes", {}), **about["recipes"]}
+    merged_about = {**{k: v for k, v in about.items() if k != "command"}, "commands": commands, "recipes": {k: recipes[k] for k in sorted(recipes)},
+                    "cpus": sorted(set(merged_curves["cpu"]))}
+    return merged_curves, merged_summary, merged_about
+
+
 def export(out: Path, dest: Path, summary, args) -> None:
-    """The measured curves and the summary as plain CSV, and how they were measured (about.json)."""
+    """The measured curves and the summary as plain CSV, and how they were measured (about.json), gathered with the
+    runs another machine exported into ``dest`` before (``merge_export``)."""
     import pandas as pd
 
     from pctlib.fileio import write_bytes_atomic, write_json_atomic
     from pctlib.machine import cpu_name
 
+    cpu = cpu_name()
     curves = []
     for run_dir in sorted(p for p in out.iterdir() if p.is_dir() and (p / "timing.csv").is_file()):
         recipe, mode = run_dir.name.rsplit("_", 1)
-        curves += [{"recipe": recipe, "mode": mode, **row} for row in curve(run_dir)]
+        curves += [{"recipe": recipe, "mode": mode, "cpu": cpu, **row} for row in curve(run_dir)]
+    about = {"command": "benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]),
+             "threads": args.threads, "jobs": args.jobs, "horizon_frames": args.horizon_frames,
+             "eval_frames": args.eval_frames, "train_primaries": args.train_primaries,
+             "val_primaries": args.val_primaries,
+             "recipes": {k: RECIPES[k] for k in sorted({c["recipe"] for c in curves})},
+             "cpus": [cpu], "cores": os.cpu_count(), "gpu_reference_purity": GPU_REFERENCE_PURITY}
+    old = None
+    if (dest / "about.json").is_file():
+        old = {"about": json.loads((dest / "about.json").read_text()),
+               "curves": pd.read_csv(dest / "curves.csv"), "summary": pd.read_csv(dest / "summary.csv")}
+    curves_df, summary_df, about = merge_export(old, pd.DataFrame(curves), summary.assign(cpu=cpu), about)
     dest.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(dest / "curves.csv", pd.DataFrame(curves).to_csv(index=False).encode())
-    write_bytes_atomic(dest / "summary.csv", summary.to_csv(index=False).encode())
-    write_json_atomic(dest / "about.json", {
-        "command": "benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]),
-        "threads": args.threads, "jobs": args.jobs, "horizon_frames": args.horizon_frames,
-        "eval_frames": args.eval_frames, "train_primaries": args.train_primaries,
-        "val_primaries": args.val_primaries, "recipes": {k: RECIPES[k] for k in sorted({c["recipe"] for c in curves})},
-        "cpu": cpu_name(), "cores": os.cpu_count(),
-        "gpu_reference_purity": GPU_REFERENCE_PURITY})
-    print(f"exported {len(curves)} validations of {len({(c['recipe'], c['mode']) for c in curves})} runs to {dest}")
+    write_bytes_atomic(dest / "curves.csv", curves_df.to_csv(index=False).encode())
+    write_bytes_atomic(dest / "summary.csv", summary_df.to_csv(index=False).encode())
+    write_json_atomic(dest / "about.json", about)
+    print(f"exported {len(curves)} validations of {len({(c['recipe'], c['mode']) for c in curves})} runs to {dest} "
+          f"({len(summary_df)} runs there in all, CPUs: {', '.join(about['cpus'])})")
 
 
 if __name__ == "__main__":

@@ -252,17 +252,25 @@ for conf, row in summary.iterrows():
 root = find_project_root(Path(results_dir).resolve())
 tta_dir = root / time_to_accuracy
 if (tta_dir / "curves.csv").is_file():
-    curves = pd.read_csv(tta_dir / "curves.csv")
-    tta_summary = pd.read_csv(tta_dir / "summary.csv")
     about = json.loads((tta_dir / "about.json").read_text())
+    cpus = about.get("cpus", [about.get("cpu")])  # an export from before runs carried their CPU names one
+
+    def named_runs(df):
+        """Each run named by its recipe, and by its CPU too where the study ran on several."""
+        df = df if "cpu" in df else df.assign(cpu=cpus[0])
+        return df.assign(run=df.recipe + (" (" + df.cpu + ")" if len(cpus) > 1 else ""))
+
+    curves = named_runs(pd.read_csv(tta_dir / "curves.csv"))
+    tta_summary = named_runs(pd.read_csv(tta_dir / "summary.csv"))
     gpu_ref = about["gpu_reference_purity"]
     modes = [m for m in ("ptt", "pat") if m in set(curves["mode"])]
     fig, axes = plt.subplots(len(modes), 2, figsize=(12, 3.8 * len(modes)), squeeze=False)
     colours = dict(zip(sorted(set(curves.recipe)), plt.cm.tab10.colors))
+    styles = dict(zip(cpus, ("o-", "s--", "^:")))
     for r, mode in enumerate(modes):
-        for recipe, c in curves[curves["mode"] == mode].groupby("recipe"):
+        for (recipe, cpu, run), c in curves[curves["mode"] == mode].groupby(["recipe", "cpu", "run"]):
             for a, x in zip(axes[r], ("frames", "cpu_s")):
-                a.plot(c[x], c.purity, "o-", ms=3, color=colours[recipe], label=recipe)
+                a.plot(c[x], c.purity, styles.get(cpu, "o-"), ms=3, color=colours[recipe], label=run)
         for a, x in zip(axes[r], ("training frames seen", "CPU seconds of the training steps (1 thread)")):
             a.axhline(gpu_ref, ls="--", color="k", lw=1)
             a.set_xlabel(x)
@@ -270,16 +278,16 @@ if (tta_dir / "curves.csv").is_file():
             a.grid(alpha=0.3)
         axes[r][1].axvline(cpu_budget_s, ls=":", color="grey")
         axes[r][0].legend(fontsize=8, ncol=2)
-    fig.suptitle(f"time to accuracy on {about['cores']} cores ({about['cpu']}); dashed: GPU reference")
+    fig.suptitle(f"time to accuracy on {about['cores']} cores ({', '.join(cpus)}); dashed: GPU reference")
     fig.tight_layout()
     save_figure(fig, results_dir, "time_to_accuracy", dpi=dpi)
     plt.show()
-    within = curves[curves.cpu_s <= cpu_budget_s].groupby(["mode", "recipe"]).purity.max().rename(
+    within = curves[curves.cpu_s <= cpu_budget_s].groupby(["mode", "run"]).purity.max().rename(
         f"best within {cpu_budget_s:g} CPU s")
-    tta_table = tta_summary.set_index(["mode", "recipe"]).join(within)
+    tta_table = tta_summary.set_index(["mode", "run"]).join(within)
     tta_table["cpu_s_per_frame"] = tta_table.cpu_s / tta_table.frames
-    tta_table = tta_table[["frames", "cpu_s", "cpu_s_per_frame", "best_purity", within.name, "frames_to_0.85",
-                           "cpu_s_to_0.85", "gap_to_gpu"]]
+    tta_table = tta_table[["recipe", "cpu", "frames", "cpu_s", "cpu_s_per_frame", "best_purity", within.name,
+                           "frames_to_0.85", "cpu_s_to_0.85", "gap_to_gpu"]]
     save_table(tta_table.reset_index(), results_dir, "time_to_accuracy")
     for mode in modes:
         t = tta_table.loc[mode]
@@ -312,14 +320,17 @@ zoo_recipe = {k: zoo_params.get(k) for k in ("batch_frames", "lr", "cosine_lr", 
               if zoo_params.get(k) is not None}
 if display_table is not None and "ptt" in set(curves["mode"]):
     t = tta_table.loc["ptt"]
+    study_cpu = t.cpu.value_counts().idxmax()  # CPU seconds are compared on one CPU: the one most PTT runs used
+    t = t[t.cpu == study_cpu]
     tied = t[t[within.name] >= t[within.name].max() - tie_points]
-    chosen = tied["cpu_s_to_0.85"].fillna(np.inf).idxmin()
-    print(f"within {tie_points:g} of the best ({t[within.name].max():.3f}): "
+    chosen_run = tied["cpu_s_to_0.85"].fillna(np.inf).idxmin()
+    chosen = t.loc[chosen_run, "recipe"]
+    print(f"PTT runs on {study_cpu}; within {tie_points:g} of the best ({t[within.name].max():.3f}): "
           + ", ".join(f"{r} ({v:.3f}, 0.85 after {c:.0f} CPU s)" for r, v, c in
-                      zip(tied.index, tied[within.name], tied["cpu_s_to_0.85"])))
+                      zip(tied.recipe, tied[within.name], tied["cpu_s_to_0.85"])))
     matches = {k: v for k, v in about["recipes"][chosen].items() if k in zoo_recipe} == {
         k: zoo_recipe[k] for k in about["recipes"][chosen] if k in zoo_recipe}
-    print(f"chosen within {cpu_budget_s:g} CPU s: {chosen} ({t.loc[chosen, within.name]:.3f}); params/zoo.yaml "
+    print(f"chosen within {cpu_budget_s:g} CPU s: {chosen} ({t.loc[chosen_run, within.name]:.3f}); params/zoo.yaml "
           f"trains {zoo_recipe} for {zoo_params['steps'] * zoo_params['batch_frames']} frames: "
           + ("the same recipe" if matches else "NOT the chosen recipe"))
 
@@ -347,6 +358,7 @@ if (ref_dir / "manifest.json").is_file():
         zoo_recipe_name = chosen if "ptt" in set(curves["mode"]) else None
         for mode, style in (("ptt", "k--"), ("pat", "k:")):
             c = curves[(curves["mode"] == mode) & (curves.recipe == zoo_recipe_name)]
+            c = c[c.cpu == study_cpu]
             if len(c):
                 ax.plot(c.frames, c.purity, style, lw=1.5, label=f"time to accuracy, {zoo_recipe_name} {mode.upper()}")
     ax.set(xlabel="training frames seen", ylabel="validation purity", title="the reference zoo's validations")
