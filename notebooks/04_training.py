@@ -460,7 +460,7 @@ claims[["claim", "paper", "ours", "test", "low", "high", "uncertainty", "p_holm"
 # to a best validation purity of 0.66–0.82 in 120 steps of 4 frames, and the reference zoo, ten times longer with the
 # recipe the time-to-accuracy study chose, reaches 0.92 (PTT) and 0.84–0.86 (PAT). The paper's "almost identical"
 # validation metrics do not hold on either zoo: the spread between configurations shrinks from 16 to 8 points
-# with the longer training, but PTT stays clearly ahead of every PAT λ, and the seed bootstrap's interval lies far
-# outside the one-point margin. Whether PAT converges in fewer steps cannot be told from runs a tenth as long as
+# with the longer training, but PTT stays clearly ahead of every PAT λ (part of it possibly the recipe's, chosen on
+# PTT: see *PAT under the recipes*), and the seed bootstrap's interval lies far outside the one-point margin. Whether PAT converges in fewer steps cannot be told from runs a tenth as long as
 # the paper's (the reference zoo's best steps fall between 480 and 1,200 of 1,200). Chapter 05 shows the same
 # ordering on the test phantoms.
