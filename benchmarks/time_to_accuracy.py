@@ -280,8 +280,8 @@ def merge_export(old: dict | None, curves, summary, about: dict):
     merged_curves, merged_summary = gather(old["curves"], curves), gather(old["summary"], summary)
     commands = old["about"].get("commands", [old["about"].get("command")]) + [about["command"]]
     recipes = {**old["about"].get("recipes", {}), **about["recipes"]}
-    merged_about = {**{k: v for k, v in about.items() if k != "command"}, "commands": commands, "recipes": {k: recipes[k] for k in sorted(recipes)},
-                    "cpus": sorted(set(merged_curves["cpu"]))}
+    merged_about = {**{k: v for k, v in about.items() if k != "command"}, "commands": commands,
+                    "recipes": {k: recipes[k] for k in sorted(recipes)}, "cpus": sorted(set(merged_curves["cpu"]))}
     return merged_curves, merged_summary, merged_about
 
 

@@ -235,9 +235,8 @@ for conf, row in summary.iterrows():
 # cores, one thread each, and every 160 frames measures the validation purity (the paper's definition, on 30
 # validation frames stratified by phantom, BatchNorm statistics recomputed on 16 training frames first). Time is
 # the process CPU time of the training steps alone (validations left out; CPU seconds are compared only between
-# runs of one CPU: where the study ran on two machines, each run is named by its recipe and CPU). The recipes differ
-# in batch size,
-# learning-rate schedule and optimiser; every schedule runs over the same 2,400 frames:
+# runs of one CPU: where the study ran on two machines, each run is named by its recipe and CPU). The recipes
+# differ in batch size, learning-rate schedule and optimiser; every schedule runs over the same 2,400 frames:
 #
 # * `paper`: RMSProp 10⁻³, StepLR(1000 steps, ×0.5), 32 frames per step (the released code's recipe);
 # * `cos4`, `cos8`: RMSProp 10⁻³ decayed by a cosine to 5 %, 4 or 8 frames per step (`cos4` is the default
@@ -372,7 +371,7 @@ if (ref_dir / "manifest.json").is_file():
         zoo_recipe_name = chosen if "ptt" in set(curves["mode"]) else None
         for mode, style in (("ptt", "k--"), ("pat", "k:")):
             c = curves[(curves["mode"] == mode) & (curves.recipe == zoo_recipe_name)]
-            c = c[c.cpu == study_cpu]
+            c = c[c.cpu == study_cpu] if zoo_recipe_name is not None else c
             if len(c):
                 ax.plot(c.frames, c.purity, style, lw=1.5, label=f"time to accuracy, {zoo_recipe_name} {mode.upper()}")
     ax.set(xlabel="training frames seen", ylabel="validation purity", title="the reference zoo's validations")
@@ -461,6 +460,6 @@ claims[["claim", "paper", "ours", "test", "low", "high", "uncertainty", "p_holm"
 # recipe the time-to-accuracy study chose, reaches 0.92 (PTT) and 0.84–0.86 (PAT). The paper's "almost identical"
 # validation metrics do not hold on either zoo: the spread between configurations shrinks from 16 to 8 points
 # with the longer training, but PTT stays clearly ahead of every PAT λ (part of it possibly the recipe's, chosen on
-# PTT: see *PAT under the recipes*), and the seed bootstrap's interval lies far outside the one-point margin. Whether PAT converges in fewer steps cannot be told from runs a tenth as long as
-# the paper's (the reference zoo's best steps fall between 480 and 1,200 of 1,200). Chapter 05 shows the same
-# ordering on the test phantoms.
+# PTT: see *PAT under the recipes*), and the seed bootstrap's interval lies far outside the one-point margin.
+# Whether PAT converges in fewer steps cannot be told from runs a tenth as long as the paper's (the reference zoo's
+# best steps fall between 480 and 1,200 of 1,200). Chapter 05 shows the same ordering on the test phantoms.
