@@ -258,8 +258,9 @@ def merge_export(old: dict | None, curves, summary, about: dict):
     horizon, validation interval, data sizes, GPU reference) are refused. Returns the curves, summary and about."""
     import pandas as pd
 
+    settings = {k: v for k, v in about.items() if k != "command"}
     if old is None:
-        return curves, summary, {**{k: v for k, v in about.items() if k != "command"}, "commands": [about["command"]]}
+        return curves, summary, {**settings, "commands": [about["command"]]}
     differ = [k for k in PROTOCOL_KEYS if old["about"].get(k) != about.get(k)]
     if differ:
         raise ValueError("the export folder holds runs of another protocol (" + ", ".join(
@@ -280,7 +281,7 @@ def merge_export(old: dict | None, curves, summary, about: dict):
     merged_curves, merged_summary = gather(old["curves"], curves), gather(old["summary"], summary)
     commands = old["about"].get("commands", [old["about"].get("command")]) + [about["command"]]
     recipes = {**old["about"].get("recipes", {}), **about["recipes"]}
-    merged_about = {**{k: v for k, v in about.items() if k != "command"}, "commands": commands,
+    merged_about = {**settings, "commands": commands,
                     "recipes": {k: recipes[k] for k in sorted(recipes)}, "cpus": sorted(set(merged_curves["cpu"]))}
     return merged_curves, merged_summary, merged_about
 

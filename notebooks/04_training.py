@@ -188,11 +188,16 @@ plt.show()
 # best purity (the best checkpoint's own step is in `best_step`).
 
 # %%
+def steps_to_convergence(val: pd.DataFrame) -> float:
+    """The first validation step at which a run's purity reached `convergence_fraction` of its best."""
+    if not val["purity"].notna().any():
+        return np.nan
+    return int(val.loc[val["purity"] >= convergence_fraction * val["purity"].max(), "step"].min())
+
+
 rows = []
 for r in runs:
-    val = r["metrics"].query("split == 'val'")
-    target = convergence_fraction * val["purity"].max()
-    conv = int(val.loc[val["purity"] >= target, "step"].min()) if val["purity"].notna().any() else np.nan
+    conv = steps_to_convergence(r["metrics"].query("split == 'val'"))
     rows.append({"configuration": r["label"], "seed": r["seed"], "best_step": r["best"].get("step"),
                  **{f"best_{k}": r["best"].get(k) for k in ("tpr", "fpr", "purity", "efficiency")},
                  "settled_purity": (r["best"].get("settled") or {}).get("purity", {}).get("mean", np.nan),
@@ -254,11 +259,10 @@ root = find_project_root(Path(results_dir).resolve())
 tta_dir = root / time_to_accuracy
 if (tta_dir / "curves.csv").is_file():
     about = json.loads((tta_dir / "about.json").read_text())
-    cpus = about.get("cpus", [about.get("cpu")])  # an export from before runs carried their CPU names one
+    cpus = about["cpus"]
 
     def named_runs(df):
         """Each run named by its recipe, and by its CPU too where the study ran on several."""
-        df = df if "cpu" in df else df.assign(cpu=cpus[0])
         return df.assign(run=df.recipe + (" (" + df.cpu + ")" if len(cpus) > 1 else ""))
 
     curves = named_runs(pd.read_csv(tta_dir / "curves.csv"))
@@ -442,13 +446,9 @@ def training_claims(models: pd.DataFrame, zoo_name: str) -> list:
 
 claims = training_claims(per_run, "this run's zoo")
 if ref_display is not None:
-    ref_models = []
-    for name, c in ref_curves.groupby("name", sort=False):
-        best_row = c.loc[c.purity.idxmax()]
-        reached = c.loc[c.purity >= convergence_fraction * c.purity.max(), "step"]
-        ref_models.append({"configuration": best_row.configuration, "best_purity": best_row.purity,
-                           "best_step": best_row.step, "steps_to_convergence": reached.min()})
-    claims += training_claims(pd.DataFrame(ref_models), "reference zoo")
+    conv = ref_curves.groupby("name").apply(steps_to_convergence, include_groups=False)
+    claims += training_claims(best.assign(best_purity=best.purity, best_step=best.step,
+                                          steps_to_convergence=best["name"].map(conv)), "reference zoo")
 claims = decide(claims)
 save_table(claims, results_dir, "claims")
 claims[["claim", "paper", "ours", "test", "low", "high", "uncertainty", "p_holm", "verdict"]].round(3).style.hide(
